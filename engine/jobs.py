@@ -1,0 +1,164 @@
+"""Job kinds: where each one's runner lives, and the check of its parameters at submit time.
+
+Standard library only, so that a submit never waits for torch. Each validator returns the full parameters of one or
+more jobs (defaults filled in from project.toml, seeds drawn) so that a job record alone reproduces its result,
+plus notes for the user (e.g. "size rounded to 1024x1024").
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.project import IMAGE_EXTENSIONS, Project, ProjectError, Settings
+
+MAX_PROMPT_CHARS = 4000
+MAX_COUNT = 1000
+LORA_TOTAL_WARNING = 2.0
+
+
+class JobParamError(ValueError):
+    """Parameters that cannot make a job; the text is one clear sentence for the user."""
+
+
+def _num(params: dict[str, Any], key: str, default: Any, kind: type, lo: float, hi: float) -> Any:
+    value = params.get(key, default)
+    if value is None:
+        value = default
+    not_number = isinstance(value, bool) or not isinstance(value, (int, float))
+    if not_number or (kind is int and not float(value).is_integer()):
+        raise JobParamError(f"{key} = {value!r}: expected {'an integer' if kind is int else 'a number'}")
+    value = kind(value)
+    if not lo <= value <= hi:
+        raise JobParamError(f"{key} = {value!r}: expected a value from {lo} to {hi}")
+    return value
+
+
+def round16(side: int) -> int:
+    return max(16, round(side / 16.0) * 16)
+
+
+def resolve_lora(project: Project, name: str) -> Path:
+    """A LoRA by name (loras/NAME.safetensors, checkpoints included) or by a path inside the project."""
+    if not isinstance(name, str) or not name.strip():
+        raise JobParamError("a LoRA needs a name or a path")
+    candidates = []
+    if "/" not in name and not name.endswith(".safetensors"):
+        candidates = [project.loras_dir / f"{name}.safetensors",
+                      *sorted(project.loras_dir.rglob(f"*/{name}.safetensors"))]
+    else:
+        try:
+            candidates = [project.inside(name)]
+        except ProjectError as exc:
+            raise JobParamError(f"LoRA {name}: outside the project; copy it into {project.loras_dir} first") from exc
+    for path in candidates:
+        if path.is_file():
+            if path.suffix != ".safetensors":
+                raise JobParamError(f"LoRA {name}: only .safetensors files are loaded")
+            return path
+    known = sorted(p.stem for p in project.loras_dir.rglob("*.safetensors"))
+    hint = f"; known: {', '.join(known[:12])}" if known else f"; {project.loras_dir} has none yet"
+    raise JobParamError(f"unknown LoRA {name!r}{hint}")
+
+
+def resolve_image(project: Project, name: str) -> Path:
+    try:
+        path = project.inside(name)
+    except ProjectError as exc:
+        raise JobParamError(f"reference image {name}: outside the project folder") from exc
+    if not path.is_file():
+        raise JobParamError(f"reference image {name}: not found")
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise JobParamError(f"reference image {name}: not an image file ({path.suffix or 'no extension'})")
+    return path
+
+
+Validated = tuple[list[dict[str, Any]], list[str]]  # (parameters of each job, notes for the user)
+
+
+def validate_gen(project: Project, settings: Settings, params: dict[str, Any]) -> Validated:
+    """Check a generation request; one job per image (count expands, seeds fixed/incrementing/random)."""
+    g = settings.generate
+    notes: list[str] = []
+    prompt = params.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise JobParamError("the prompt is empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise JobParamError(f"the prompt has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+    width = _num(params, "width", g.width, int, 16, 4096)
+    height = _num(params, "height", g.height, int, 16, 4096)
+    if width % 16 or height % 16:
+        notes.append(f"size {width}x{height} rounded to {round16(width)}x{round16(height)} "
+                     "(sides must be multiples of 16)")
+        width, height = round16(width), round16(height)
+    steps = _num(params, "steps", g.steps, int, 1, 200)
+    guidance = _num(params, "guidance", g.guidance, float, 0.0, 30.0)
+    count = _num(params, "count", 1, int, 1, MAX_COUNT)
+    seed_mode = params.get("seed_mode", "increment")
+    if seed_mode not in ("fixed", "increment", "random"):
+        raise JobParamError(f"seed_mode = {seed_mode!r}: expected fixed, increment or random")
+    seed = params.get("seed")
+    if seed is None or seed == -1:
+        seed = random.SystemRandom().randrange(2**32)
+    seed = _num({"seed": seed}, "seed", 0, int, 0, 2**32 - 1)
+
+    loras = []
+    for item in params.get("loras") or []:
+        if not isinstance(item, dict):
+            raise JobParamError("each LoRA must be {path, strength}")
+        path = resolve_lora(project, item.get("path", ""))
+        strength = _num(item, "strength", g.lora_strength, float, -4.0, 4.0)
+        loras.append({"path": str(path.relative_to(project.root)), "strength": strength})
+    total = sum(abs(lo["strength"]) for lo in loras)
+    if total > LORA_TOTAL_WARNING:
+        notes.append(f"LoRA strengths total {total:.2f} (over {LORA_TOTAL_WARNING:.1f}): expect artefacts")
+
+    refs = [str(resolve_image(project, r).relative_to(project.root)) for r in params.get("references") or []]
+    ref_strength = _num(params, "reference_strength", g.reference_strength, float, 0.0, 1.0)
+    negative = params.get("negative_prompt", g.negative_prompt) or ""
+    if not isinstance(negative, str):
+        raise JobParamError("negative_prompt must be a string")
+
+    base = {
+        "prompt": prompt,
+        "negative_prompt": negative,
+        "width": width,
+        "height": height,
+        "steps": steps,
+        "guidance": guidance,
+        "loras": loras,
+        "references": refs,
+        "reference_strength": ref_strength,
+        "batch": params.get("batch") or f"b{int(time.time() * 1000)}",
+    }
+    rng = random.SystemRandom()
+    jobs = []
+    for i in range(count):
+        s = seed if seed_mode == "fixed" else (seed + i) % 2**32 if seed_mode == "increment" else (
+            seed if i == 0 else rng.randrange(2**32))
+        jobs.append({**base, "seed": s, "index": i, "count": count})
+    return jobs, notes
+
+
+def validate_train(project: Project, settings: Settings, params: dict[str, Any]) -> Validated:
+    """A training run: a new run (named by time unless given) or a resume of an existing one."""
+    resume = bool(params.get("resume", False))
+    run = params.get("run")
+    if run is not None and (not isinstance(run, str) or not run or "/" in run or run.startswith(".")):
+        raise JobParamError(f"run name {run!r}: expected a plain folder name")
+    max_steps = params.get("max_steps")
+    if max_steps is not None:
+        max_steps = _num(params, "max_steps", 0, int, 1, 10_000_000)
+    if not resume and run is None:
+        run = time.strftime("run-%Y%m%d-%H%M%S")
+    return [{"run": run, "resume": resume, "max_steps": max_steps}], []
+
+
+# kind -> (runner "module:function", validator). Runners import torch lazily, in the engine's worker thread.
+KINDS: dict[str, tuple[str, Callable[[Project, Settings, dict[str, Any]], Validated]]] = {
+    "train": ("engine.train:run_job", validate_train),
+    "gen": ("engine.generate:run_job", validate_gen),
+}

@@ -1,0 +1,307 @@
+"""The project's state database (`.zchar/state.db`, SQLite in WAL mode): jobs, runs, metrics, samples,
+checkpoints, outputs and a log. Every write commits at once, so a killed engine loses nothing it reported.
+
+Used only by the engine's event-loop thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.protocol import METRIC_COLUMNS
+
+log = logging.getLogger("zchar.store")
+
+APPLICATION_ID = 0x7A636861  # "zcha": marks the file as ours
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    position REAL NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    params TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    result TEXT NOT NULL DEFAULT '{}',
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    job_id INTEGER,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0,
+    total_steps INTEGER NOT NULL DEFAULT 0,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    total_epochs INTEGER NOT NULL DEFAULT 0,
+    lora TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER, loss REAL, loss_smooth REAL, lr REAL,
+    grad_norm REAL, sec_per_step REAL, peak_mem REAL, t REAL,
+    PRIMARY KEY (run, step)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS samples (
+    run TEXT NOT NULL, epoch INTEGER, step INTEGER NOT NULL, prompt_index INTEGER NOT NULL, seed INTEGER NOT NULL,
+    prompt TEXT NOT NULL, path TEXT NOT NULL, t REAL,
+    PRIMARY KEY (run, step, prompt_index, seed)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER, path TEXT NOT NULL, loss REAL,
+    pinned INTEGER NOT NULL DEFAULT 0, t REAL,
+    PRIMARY KEY (run, step)
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, job_id INTEGER, idx INTEGER, seed INTEGER, path TEXT NOT NULL,
+    params TEXT NOT NULL, t REAL
+);
+CREATE TABLE IF NOT EXISTS log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, t REAL, level TEXT, message TEXT, job_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS outputs_job ON outputs(job_id);
+"""
+
+
+class StoreError(Exception):
+    pass
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+        self.recovered_from: Path | None = None
+        try:
+            self.db = self._open()
+        except sqlite3.DatabaseError as exc:
+            # Corrupt or someone else's database: keep it aside for inspection, start clean.
+            self.recovered_from = self._move_aside(str(exc))
+            self.db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        db.row_factory = sqlite3.Row
+        try:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app_id != APPLICATION_ID and tables:
+                raise sqlite3.DatabaseError(f"not a zchar state database (application_id {app_id:#x})")
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("integrity check failed")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        os.chmod(self.path, 0o600)
+        return db
+
+    def _move_aside(self, reason: str) -> Path:
+        aside = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(aside) + suffix))
+        log.error("state database %s was unusable (%s); moved to %s and started a new one", self.path, reason, aside)
+        return aside
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- jobs ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def job_dict(row: sqlite3.Row) -> dict[str, Any]:
+        d = dict(row)
+        d["params"] = json.loads(d["params"])
+        d["result"] = json.loads(d["result"])
+        return d
+
+    def add_job(self, kind: str, params: dict[str, Any], priority: int = 0) -> dict[str, Any]:
+        pos = self.db.execute("SELECT coalesce(max(position), 0) + 1 FROM jobs").fetchone()[0]
+        cur = self.db.execute(
+            "INSERT INTO jobs(kind, state, position, priority, params, created) VALUES (?, 'queued', ?, ?, ?, ?)",
+            (kind, pos, priority, _json(params), time.time()),
+        )
+        return self.get_job(cur.lastrowid)  # type: ignore[return-value]
+
+    def get_job(self, job_id: int) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self.job_dict(row) if row else None
+
+    def update_job(self, job_id: int, **fields: Any) -> dict[str, Any]:
+        for key in ("params", "result"):
+            if key in fields:
+                fields[key] = _json(fields[key])
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
+        job = self.get_job(job_id)
+        if job is None:
+            raise StoreError(f"no job {job_id}")
+        return job
+
+    def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM jobs ORDER BY position"
+        if limit:
+            # the newest `limit` jobs, still in queue order
+            sql = f"SELECT * FROM (SELECT * FROM jobs ORDER BY id DESC LIMIT {int(limit)}) ORDER BY position"
+        return [self.job_dict(r) for r in self.db.execute(sql)]
+
+    def next_job(self) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT * FROM jobs WHERE state = 'queued' ORDER BY priority DESC, position LIMIT 1"
+        ).fetchone()
+        return self.job_dict(row) if row else None
+
+    def count_jobs(self, *states: str) -> int:
+        marks = ", ".join("?" for _ in states)
+        return self.db.execute(f"SELECT count(*) FROM jobs WHERE state IN ({marks})", states).fetchone()[0]
+
+    def move_job(self, job_id: int, to: str) -> None:
+        ids = [r[0] for r in self.db.execute("SELECT id FROM jobs ORDER BY position")]
+        if job_id not in ids:
+            raise StoreError(f"no job {job_id}")
+        i = ids.index(job_id)
+        ids.pop(i)
+        j = {"up": max(0, i - 1), "down": min(len(ids), i + 1), "top": 0, "bottom": len(ids)}[to]
+        ids.insert(j, job_id)
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("UPDATE jobs SET position = ? WHERE id = ?",
+                                [(n + 1, jid) for n, jid in enumerate(ids)])
+
+    def remove_job(self, job_id: int) -> None:
+        self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def recover_interrupted(self) -> list[dict[str, Any]]:
+        """After a crash: running jobs go back to the queue; a stop that was under way is completed."""
+        changed = []
+        for row in self.db.execute("SELECT * FROM jobs WHERE state IN ('running', 'stopping')").fetchall():
+            job = self.job_dict(row)
+            if job["state"] == "running":
+                fields = {"state": "queued", "message": "re-queued: the engine stopped while this job ran",
+                          "attempts": job["attempts"] + 1}
+            else:
+                final = "stopped" if job["kind"] == "train" else "cancelled"
+                fields = {"state": final, "finished": time.time(), "message": "stopped (the engine restarted)"}
+            changed.append(self.update_job(job["id"], **fields))
+        return changed
+
+    # --- runs ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def run_dict(row: sqlite3.Row) -> dict[str, Any]:
+        d = dict(row)
+        d["config"] = json.loads(d["config"])
+        return d
+
+    def upsert_run(self, name: str, **fields: Any) -> dict[str, Any]:
+        if "config" in fields:
+            fields["config"] = _json(fields["config"])
+        now = time.time()
+        if self.db.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is None:
+            self.db.execute("INSERT INTO runs(name, state, created, updated) VALUES (?, 'created', ?, ?)",
+                            (name, now, now))
+        fields["updated"] = now
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE runs SET {cols} WHERE name = ?", (*fields.values(), name))
+        return self.get_run(name)  # type: ignore[return-value]
+
+    def get_run(self, name: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
+        return self.run_dict(row) if row else None
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        return [self.run_dict(r) for r in self.db.execute("SELECT * FROM runs ORDER BY created")]
+
+    # --- metrics, samples, checkpoints -----------------------------------------------------------------------
+    def add_metric(self, run: str, data: dict[str, Any]) -> None:
+        self.db.execute(
+            f"INSERT OR REPLACE INTO metrics(run, {', '.join(METRIC_COLUMNS)}) VALUES (?{', ?' * len(METRIC_COLUMNS)})",
+            (run, *(data.get(c) for c in METRIC_COLUMNS)),
+        )
+
+    def truncate_metrics(self, run: str, after_step: int) -> None:
+        self.db.execute("DELETE FROM metrics WHERE run = ? AND step > ?", (run, after_step))
+        self.db.execute("DELETE FROM samples WHERE run = ? AND step > ?", (run, after_step))
+
+    def metrics(self, run: str) -> dict[str, list[Any]]:
+        """Columnar history of a run (compact to send: one list per column)."""
+        rows = self.db.execute(
+            f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE run = ? ORDER BY step", (run,)
+        ).fetchall()
+        return {c: [r[i] for r in rows] for i, c in enumerate(METRIC_COLUMNS)}
+
+    def add_sample(self, run: str, data: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO samples(run, epoch, step, prompt_index, seed, prompt, path, t) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run, data.get("epoch"), data["step"], data["prompt_index"], data["seed"], data.get("prompt", ""),
+             data["path"], time.time()),
+        )
+
+    def samples(self, run: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute(
+            "SELECT * FROM samples WHERE run = ? ORDER BY step, prompt_index, seed", (run,))]
+
+    def upsert_checkpoint(self, run: str, data: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO checkpoints(run, step, epoch, path, loss, pinned, t) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(run, step) DO UPDATE SET epoch = excluded.epoch, path = excluded.path, loss = excluded.loss, "
+            "t = excluded.t",
+            (run, data["step"], data.get("epoch"), data["path"], data.get("loss"), int(bool(data.get("pinned"))),
+             time.time()),
+        )
+
+    def remove_checkpoint(self, run: str, step: int) -> None:
+        self.db.execute("DELETE FROM checkpoints WHERE run = ? AND step = ?", (run, step))
+
+    def set_pinned(self, run: str, step: int, pinned: bool) -> bool:
+        cur = self.db.execute("UPDATE checkpoints SET pinned = ? WHERE run = ? AND step = ?", (int(pinned), run, step))
+        return cur.rowcount > 0
+
+    def checkpoints(self, run: str) -> list[dict[str, Any]]:
+        return [dict(r) | {"pinned": bool(r["pinned"])} for r in self.db.execute(
+            "SELECT * FROM checkpoints WHERE run = ? ORDER BY step", (run,))]
+
+    # --- outputs and log ----------------------------------------------------------------------------------
+    def add_output(self, job_id: int, data: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO outputs(job_id, idx, seed, path, params, t) VALUES (?, ?, ?, ?, ?, ?)",
+            (job_id, data.get("index", 0), data.get("seed"), data["path"], _json(data.get("params", {})), time.time()),
+        )
+
+    def outputs(self, job_id: int | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        if job_id is None:
+            rows = self.db.execute("SELECT * FROM outputs ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self.db.execute("SELECT * FROM outputs WHERE job_id = ? ORDER BY id", (job_id,))
+        return [dict(r) | {"params": json.loads(r["params"])} for r in rows]
+
+    def add_log(self, level: str, message: str, job_id: int | None = None) -> None:
+        self.db.execute("INSERT INTO log(t, level, message, job_id) VALUES (?, ?, ?, ?)",
+                        (time.time(), level, message, job_id))
+
+    def recent_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(r) for r in reversed(rows)]

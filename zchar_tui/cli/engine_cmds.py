@@ -1,0 +1,93 @@
+"""zchar engine {status,stop} / zchar queue."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from zchar_tui.cli.common import add_project_arg, load_project
+from zchar_tui.client import SyncClient, engine_pid, engine_running, stop_engine
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("engine", help="status or stop of a project's engine",
+                       description="The engine is the background process that runs training and generation.")
+    esub = p.add_subparsers(dest="engine_command", metavar="{status,stop}", required=True)
+    s = esub.add_parser("status", help="state, running job, training progress")
+    add_project_arg(s)
+    s.set_defaults(func=cmd_status)
+    s = esub.add_parser("stop", help="stop it (a running training run checkpoints first)")
+    add_project_arg(s)
+    s.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("queue", help="list jobs and their states", description="List the engine's jobs.")
+    add_project_arg(p)
+    p.add_argument("--all", action="store_true", help="include every finished job (default: the last 50)")
+    p.set_defaults(func=cmd_queue)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "?"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    project, _ = load_project(args.project)
+    if not engine_running(project):
+        print(f"engine: not running ({project.root})")
+        return 0
+    with SyncClient(project, spawn=False) as client:
+        st = client.request("status")
+    eng = st["engine"]
+    print(f"engine: {eng['state']} (pid {eng['pid']}, up {fmt_duration(time.time() - eng['started'])}, "
+          f"zchar {eng['version']})")
+    job = st.get("running")
+    print(f"running: job {job['id']} ({job['kind']}, {job['state']})" if job else "running: nothing")
+    print(f"queued: {st['queued']}")
+    run, metric = st.get("run"), st.get("metric")
+    if run:
+        line = f"run {run['name']}: {run['state']}"
+        if metric:
+            line += (f", step {metric.get('step')}/{metric.get('total_steps') or run.get('total_steps') or '?'}"
+                     f", loss {metric.get('loss', float('nan')):.4f}")
+            if run["state"] == "running":
+                line += f", ETA {fmt_duration(metric.get('eta_s'))}"
+        print(line)
+    tel = st.get("telemetry") or {}
+    for g in tel.get("gpus", []):
+        print(f"gpu {g['index']}: {g.get('name')} {g.get('mem_used')}/{g.get('mem_total')} MiB, util {g.get('util')}%")
+    if not tel.get("available"):
+        print(f"gpu: {tel.get('reason') or 'no NVIDIA GPU'}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    project, _ = load_project(args.project)
+    pid = engine_pid(project)
+    if stop_engine(project):
+        print(f"engine stopped (pid {pid})")
+    else:
+        print("engine: not running")
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    project, _ = load_project(args.project)
+    with SyncClient(project) as client:
+        jobs = client.request("jobs", limit=0 if args.all else 50)
+    if not jobs:
+        print("no jobs")
+        return 0
+    print(f"{'id':>5}  {'kind':5}  {'state':9}  {'progress':>8}  what")
+    for j in jobs:
+        p = j["params"]
+        what = p.get("prompt") or (f"run {p.get('run')}" if j["kind"] == "train" else "")
+        detail = j["error"] or j["message"]
+        print(f"{j['id']:>5}  {j['kind']:5}  {j['state']:9}  {100 * j['progress']:7.0f}%  {what[:60]}"
+              + (f"  — {detail}" if detail else ""))
+    return 0
