@@ -498,7 +498,8 @@ class Engine:
     async def serve(self) -> None:
         self.loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(sig, self.request_shutdown)
+            with contextlib.suppress(ValueError, RuntimeError):  # not the main thread (an in-process test engine)
+                self.loop.add_signal_handler(sig, self.request_shutdown)
         for job in self.store.recover_interrupted():
             log.info("job %s was %s when the engine stopped; now %s", job["id"], "interrupted", job["state"])
         if self.store.recovered_from:
