@@ -17,7 +17,7 @@ from engine import protocol
 from engine.project import Project
 from engine.store import Store
 from tests.conftest import kill_engine, make_project
-from zchar_tui.client import EngineError, SyncClient, engine_pid, engine_running, ensure_engine, stop_engine
+from zchar_tui.client import EngineError, SyncClient, engine_pid, engine_running, ensure_engine
 
 
 def seed_history(project: Project, steps: int) -> None:

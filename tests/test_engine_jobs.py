@@ -79,7 +79,7 @@ def test_failure_is_reported_and_the_queue_goes_on(client: SyncClient) -> None:
     job = wait_state(client, bad, "failed")
     assert "internal error: RuntimeError: boom" in job["error"]
     wait_state(client, good, "done")
-    with pytest.raises(EngineError, match="is still|still"):
+    with pytest.raises(EngineError, match="is still"):
         client.request("retry", job_id=submit(client, "wait", gate=6))
     log = client.request("attach")["log"]
     assert any("boom" in entry["message"] for entry in log)
