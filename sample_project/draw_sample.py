@@ -3,7 +3,7 @@
 Run `python sample_project/draw_sample.py`. Deterministic (no network, no ML, seeded scatter), so a rerun rewrites
 the same bytes; `project.toml` is written only when missing, so a user's edits survive.
 
-The character, Mika, keeps fixed traits in every picture (teal twin-tails tied with coral scrunchies, a yellow star
+The character, Mika, keeps fixed traits in every picture (teal twin-tails tied with coral hair bobbles, a yellow star
 hairclip on her left side, an ahoge, amber eyes, three freckles on each cheek) while pose, framing, expression,
 outfit, background and lighting vary. Captions name only what varies; the trigger word carries the rest.
 The drawing itself lives in `mika_drawing/`.

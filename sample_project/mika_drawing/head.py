@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from .geometry import Point, lerp_pts, mirrored, moved, rotated, spline, star_pts, turned
 from .palette import (
     BLUSH,
+    BOBBLE,
+    BOBBLE_SHADE,
     FRECKLE,
     HAIR,
     HAIR_LIGHT,
@@ -20,8 +22,6 @@ from .palette import (
     IRIS_LIGHT,
     MOUTH,
     PUPIL,
-    SCRUNCHIE,
-    SCRUNCHIE_SHADE,
     SKIN,
     SKIN_SHADE,
     STAR,
@@ -72,9 +72,9 @@ def draw_tail(pen: Pen, side: int, sway: float, dx: float = 0.0, sx: float = 1.0
     pen.shape(place(TAIL), HAIR, inside=detail)
 
 
-def draw_scrunchie(pen: Pen, x: float, y: float, squash: float = 1.0) -> None:
-    pen.ellipse(x, y, 0.17 * squash, 0.21, SCRUNCHIE,
-                inside=lambda: pen.ellipse(x + 0.05 * squash, y + 0.06, 0.12 * squash, 0.13, SCRUNCHIE_SHADE, 0))
+def draw_bobble(pen: Pen, x: float, y: float, squash: float = 1.0) -> None:
+    pen.ellipse(x, y, 0.17 * squash, 0.21, BOBBLE,
+                inside=lambda: pen.ellipse(x + 0.05 * squash, y + 0.06, 0.12 * squash, 0.13, BOBBLE_SHADE, 0))
     pen.stroke([(x - 0.06 * squash, y - 0.12), (x - 0.02 * squash, y), (x - 0.06 * squash, y + 0.12)], INK, 0.6)
 
 
@@ -122,9 +122,9 @@ def draw_front_hair(pen: Pen, v: View) -> None:
         pen.shape(mirrored(SIDE_LOCK), HAIR,
                   inside=lambda: pen.stroke([(0.95, -0.1), (0.94, 0.5), (0.92, 0.85)], HAIR_SHADE, 0.9))
     pen.shape(moved(AHOGE, 0.08 * phi / 0.5), HAIR)
-    draw_scrunchie(pen, -1.02 - 0.02 * phi, TIE[1])
+    draw_bobble(pen, -1.02 - 0.02 * phi, TIE[1])
     if not phi:
-        draw_scrunchie(pen, 1.02, TIE[1])
+        draw_bobble(pen, 1.02, TIE[1])
     clip_x = 0.7 if not v.mirror else -0.7         # her left side, in canonical coordinates
     x, squash = turned(clip_x, phi)
     draw_star_clip(pen, x, -0.68 - 0.1 * (1 - squash), min(1.0, squash * 1.2), v.mirror)
@@ -328,6 +328,6 @@ def draw_profile_front_hair(pen: Pen, v: View) -> None:
 
     pen.shape(PROFILE_FRINGE, HAIR, inside=detail)
     pen.shape(AHOGE, HAIR)
-    draw_scrunchie(pen, *PROFILE_TIE)
+    draw_bobble(pen, *PROFILE_TIE)
     if v.clip_visible_side:
         draw_star_clip(pen, 0.05, -0.78, 1.0, v.mirror)
