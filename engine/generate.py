@@ -240,6 +240,8 @@ def generate(loaded: Loaded, project: Project, settings: Settings, params: dict[
         "reference_strength": float(params["reference_strength"]) if refs else None,
         "zchar_version": __version__,
     }
+    if params.get("template"):
+        meta["template"] = params["template"]
     return image, meta
 
 

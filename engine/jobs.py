@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.project import IMAGE_EXTENSIONS, Project, ProjectError, Settings, with_trigger
+from engine.project import IMAGE_EXTENSIONS, TEMPLATE_FIELDS, Project, ProjectError, Settings, with_trigger
 
 MAX_PROMPT_CHARS = 4000
 MAX_COUNT = 1000
@@ -183,6 +183,9 @@ def validate_gen(project: Project, settings: Settings, params: dict[str, Any]) -
         "reference_strength": ref_strength,
         "batch": params.get("batch") or f"b{int(time.time() * 1000)}",
     }
+    template = _template(params.get("template"))
+    if template is not None:
+        base["template"] = template
     rng = random.SystemRandom()
     jobs = []
     for i in range(count):
@@ -190,6 +193,33 @@ def validate_gen(project: Project, settings: Settings, params: dict[str, Any]) -
             seed if i == 0 else rng.randrange(2**32))
         jobs.append({**base, "seed": s, "index": i, "count": count})
     return jobs, notes
+
+
+def params_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Parameters of a `gen` job that regenerates the image whose embedded metadata (engine/pngmeta.py) is `meta`."""
+    params = {
+        "prompt": meta["prompt"],
+        "negative_prompt": meta.get("negative_prompt", ""),
+        "seed": meta["seed"],
+        "seed_mode": "fixed",
+        "width": meta["width"],
+        "height": meta["height"],
+        "steps": meta["steps"],
+        "guidance": meta["guidance"],
+        "loras": [{"path": lo["path"], "strength": lo["strength"]} for lo in meta.get("loras") or []],
+        "references": [r["path"] for r in meta.get("references") or []],
+        "reference_strength": meta.get("reference_strength") or 0.6,
+    }
+    if isinstance(meta.get("template"), dict):
+        params["template"] = meta["template"]
+    return params
+
+
+def _template(value: Any) -> dict[str, str] | None:
+    """The builder's fields a prompt was composed from (kept so a result can be sent back to the builder)."""
+    if not isinstance(value, dict):
+        return None
+    return {k: v for k, v in value.items() if k in TEMPLATE_FIELDS and isinstance(v, str) and len(v) <= 1000}
 
 
 def validate_grid(project: Project, settings: Settings, params: dict[str, Any]) -> Validated:

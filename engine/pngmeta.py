@@ -81,19 +81,3 @@ def read_meta(path: Path) -> dict[str, Any] | None:
         return None
     return meta if isinstance(meta, dict) else None
 
-
-def job_params(meta: dict[str, Any]) -> dict[str, Any]:
-    """Parameters for a `gen` job that regenerates the image described by `meta`."""
-    return {
-        "prompt": meta["prompt"],
-        "negative_prompt": meta.get("negative_prompt", ""),
-        "seed": meta["seed"],
-        "seed_mode": "fixed",
-        "width": meta["width"],
-        "height": meta["height"],
-        "steps": meta["steps"],
-        "guidance": meta["guidance"],
-        "loras": [{"path": lo["path"], "strength": lo["strength"]} for lo in meta.get("loras") or []],
-        "references": [r["path"] for r in meta.get("references") or []],
-        "reference_strength": meta.get("reference_strength") or 0.6,
-    }

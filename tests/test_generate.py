@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine import generate, pngmeta, protocol
 from engine.errors import JobCancelled, JobFailed
-from engine.jobs import JobParamError, validate_gen, validate_grid
+from engine.jobs import JobParamError, params_from_meta, validate_gen, validate_grid
 from engine.project import Project
 from tests.conftest import draw_character, make_project
 from tests.gen_helpers import FakeContext, make_lora, write_safetensors_header
@@ -43,7 +43,7 @@ def regenerate(project: Project, rel: str) -> np.ndarray:
     """A new job from nothing but the parameters embedded in the PNG."""
     meta = pngmeta.read_meta(project.root / rel)
     assert meta is not None
-    _, result = run(project, pngmeta.job_params(meta))
+    _, result = run(project, params_from_meta(meta))
     assert result["path"] != rel
     return pixels(project, result["path"])
 
