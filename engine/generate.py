@@ -28,7 +28,10 @@ from engine.project import Project, Settings
 log = logging.getLogger("zchar.generate")
 
 MAX_ADAPTERS = 6  # LoRAs kept loaded (inactive) so that switching back to one costs no reload
-FUSE_MIN_JOBS = 2  # on CUDA, fuse a stack when at least this many jobs of a batch (this one included) share it
+# On CUDA, fuse a stack when at least this many jobs of a batch (this one included) share it; None: never fuse.
+# Fusing changes float rounding (images equal to within a level or two) and unfusing in bf16 leaves the base
+# weights off by an ulp here and there; bench/generate.py measures the gain and the drift.
+FUSE_MIN_JOBS: int | None = 2
 EMBED_CACHE = 16  # prompt embeddings kept (a matrix or grid encodes each prompt once)
 SCHEDULER = "FlowMatchEulerDiscrete"
 
@@ -329,7 +332,8 @@ def run_job(ctx: Any) -> dict[str, Any]:
         progress.total = total  # img2img runs fewer steps than asked (strength × steps)
         progress.step()
 
-    fuse = loaded.device.startswith("cuda") and p.get("count", 1) - p.get("index", 0) >= FUSE_MIN_JOBS
+    fuse = (FUSE_MIN_JOBS is not None and loaded.device.startswith("cuda")
+            and p.get("count", 1) - p.get("index", 0) >= FUSE_MIN_JOBS)
     try:
         image, meta = generate(loaded, ctx.project, settings, p, on_step, fuse=fuse)
     except Exception as exc:
