@@ -64,7 +64,7 @@ class Trainer:
     # --- the run ------------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         resume_dir = self._choose_run()
-        self._emit_run("running", message="preparing")
+        self._emit_run("running", message="preparing", config=self._config())
         try:
             return self._train(resume_dir)
         except Exception as exc:
@@ -381,7 +381,7 @@ class Trainer:
         self.ctx.emit(protocol.EV_RUN, {
             "name": self.run_name, "state": state, "job_id": getattr(self.ctx, "job_id", None), "step": p.step,
             "total_steps": self.total_steps, "epoch": self._epoch() if p.step else 0,
-            "total_epochs": getattr(self, "total_epochs", 0), "config": self._config(), **fields})
+            "total_epochs": getattr(self, "total_epochs", 0), **fields})
 
     def _merge_training_adapter(self, transformer: Any) -> bool:
         from engine import train_adapter

@@ -9,6 +9,8 @@ what an uninterrupted one would.
 from __future__ import annotations
 
 import contextlib
+import io
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,7 +35,8 @@ def add_lora(transformer: Any, train: TrainSettings, seed: int) -> list[tuple[st
     transformer.requires_grad_(False)
     config = LoraConfig(r=train.rank, lora_alpha=train.alpha, target_modules=target_modules(train.train_refiners),
                         init_lora_weights=True)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Already found a `peft_config`")  # the training adapter's
         torch.manual_seed(seed)
         transformer.add_adapter(config, adapter_name=ADAPTER)
     params = []
@@ -52,8 +55,9 @@ def make_optimizer(params: Sequence[Any], train: TrainSettings) -> Any:
     if train.optimizer == "prodigy":
         from prodigyopt import Prodigy
 
-        return Prodigy(params, lr=train.lr, d0=train.d0, weight_decay=train.weight_decay,
-                       safeguard_warmup=train.safeguard_warmup, use_bias_correction=train.bias_correction)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints a note about weight decay
+            return Prodigy(params, lr=train.lr, d0=train.d0, weight_decay=train.weight_decay,
+                           safeguard_warmup=train.safeguard_warmup, use_bias_correction=train.bias_correction)
     return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
 
 
