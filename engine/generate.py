@@ -12,7 +12,6 @@ torch and diffusers are imported inside functions: this module runs in the engin
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 from engine import __version__, pngmeta, protocol
 from engine.errors import JobFailed, is_oom
+from engine.lora_io import file_hash, load_into_pipeline
 from engine.project import Project, Settings
 
 log = logging.getLogger("zchar.generate")
@@ -53,7 +53,6 @@ class Loaded:
 
 
 _loaded: Loaded | None = None
-_hashes: dict[tuple[str, int, int], str] = {}
 
 
 def release() -> None:
@@ -93,29 +92,6 @@ def load_pipeline(settings: Settings, loading: Callable[[str, float, float, str]
         pipe.vae.enable_tiling()
     _loaded = Loaded(key, pipe, device)
     return _loaded
-
-
-# --- LoRA files (interim: engine.lora_io of the training branch replaces these two) -----------------------------
-
-def file_hash(path: Path) -> str:
-    """sha256 of the file, first 12 hex digits; cached by size and mtime."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _hashes:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        _hashes[key] = h.hexdigest()[:12]
-    return _hashes[key]
-
-
-def load_into_pipeline(pipe: Any, path: Path, adapter_name: str) -> None:
-    try:
-        pipe.load_lora_weights(str(path), adapter_name=adapter_name, use_safetensors=True)
-    except (ValueError, RuntimeError, KeyError, OSError) as exc:
-        raise JobFailed(f"LoRA {path.name} could not be loaded ({str(exc).splitlines()[0][:200]}); "
-                        "is it a Z-Image LoRA?") from None
 
 
 # --- the LoRA stack -------------------------------------------------------------------------------------------

@@ -239,3 +239,19 @@ def test_seed_modes_expand_a_batch(project: Project) -> None:
     rnd, _ = validate_gen(project, s, {"prompt": "x", "count": 3, "seed_mode": "random"})
     assert [j["seed"] for j in inc] == [10, 11, 12] and [j["seed"] for j in fixed] == [10, 10, 10]
     assert len({j["seed"] for j in rnd}) == 3 and len({j["batch"] for j in inc}) == 1
+
+
+def test_lora_of_another_model_fails_at_load_and_says_so(project: Project) -> None:
+    """Z-Image module names but other shapes (e.g. a LoRA of a differently sized model): refused by the loader."""
+    import torch
+    from safetensors.torch import save_file
+
+    path = project.loras_dir / "other_model.safetensors"
+    save_file({"diffusion_model.layers.0.attention.to_q.lora_A.weight": torch.zeros(4, 77),
+               "diffusion_model.layers.0.attention.to_q.lora_B.weight": torch.zeros(77, 4)}, str(path))
+    jobs, _ = validate_gen(project, project.load(), {"prompt": "x", "loras": [{"path": "other_model"}]})
+    with pytest.raises(JobFailed, match="other_model.safetensors"):
+        generate.run_job(FakeContext(project, next(_ids), jobs[0]))
+    path.unlink()
+    _, ok = run(project, {"prompt": "x", "seed": 1, "loras": [{"path": "mika"}]})  # the next job is unaffected
+    assert (project.root / ok["path"]).is_file()

@@ -6,10 +6,15 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import pytest
+from PIL import Image
 
 from engine.project import Project
 from tests.gen_helpers import make_lora
+from zchar_tui.cli import main as cli_main
 from zchar_tui.client import SyncClient, engine_pid, engine_running
 
 
@@ -38,7 +43,8 @@ def submit(client: SyncClient, **params: Any) -> int:
     return client.request("submit", kind="gen", params=params)["job_ids"][0]
 
 
-def test_queue_survives_an_engine_kill(tiny_project: Project, engine_of: Callable[[Project], SyncClient]) -> None:
+def test_queue_survives_an_engine_kill(tiny_project: Project, engine_of: Callable[[Project], SyncClient],
+                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     client = engine_of(tiny_project)
     client.request("attach", client="test", replay=False)
     first = submit(client, prompt="mika, first", seed=1)
@@ -60,6 +66,15 @@ def test_queue_survives_an_engine_kill(tiny_project: Project, engine_of: Callabl
     paths = sorted(o["path"] for o in snapshot["outputs"])
     assert paths == sorted([done["result"]["path"], job["result"]["path"]])
     assert sorted(str(p.relative_to(tiny_project.root)) for p in tiny_project.outputs_dir.rglob("*.png")) == paths
+    # the CLI waits in the foreground and prints the file; an outside reference is copied into the project first
+    Image.new("RGB", (80, 50), (200, 90, 40)).save(tmp_path / "outside.png")
+    capsys.readouterr()
+    assert cli_main(["gen", str(tiny_project.root), "mika, from the cli", "--seed", "3", "--size", "72x64",
+                     "--reference", str(tmp_path / "outside.png"), "--strength", "0.5", "--foreground"]) == 0
+    out = capsys.readouterr()
+    printed = Path(out.out.strip())
+    assert printed.is_file() and printed.parent.parent == tiny_project.outputs_dir
+    assert "rounded to 64x64" in out.out + out.err and (tiny_project.root / "references" / "outside.png").is_file()
 
 
 def test_cancel_and_a_failed_job_leave_the_queue_running(tiny_project: Project,

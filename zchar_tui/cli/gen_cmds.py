@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
             client.request("attach", client="cli", replay=False)  # events from here on: none is missed
         result = client.request("submit", kind="gen", params=params)
         for note in result.get("notes", []):
-            print(f"note: {note}")
+            print(f"note: {note}", file=sys.stderr)  # stdout carries only the written files
         ids = result["job_ids"]
         if not args.foreground:
             print(f"queued {len(ids)} generation job(s): {', '.join(map(str, ids))}; "
