@@ -81,6 +81,7 @@ async def test_builder_saves_loads_and_deletes_templates(project: Project) -> No
     async with app.run_test(size=(150, 45)) as pilot:
         screen = app.screen
         assert isinstance(screen, TemplatesScreen)
+        screen.query_one("#field-age").focus()
         await pilot.press(*"young w", "right", "tab", *"red dress")
         await pilot.pause()
         assert screen.fields()["age"] == "young woman"
@@ -101,6 +102,12 @@ async def test_builder_saves_loads_and_deletes_templates(project: Project) -> No
         await pilot.press("y")
         await pilot.pause()
         assert project.load().templates == []
+        screen.query_one("#field-scene").focus()
+        await pilot.press("4")  # typed into the field
+        assert app.current_mode == "prompts" and screen.fields()["scene"] == "4"
+        await pilot.press("escape", "4")  # Esc leaves the field: 4 switches to the Queue pane
+        await pilot.pause()
+        assert app.current_mode == "queue"
 
 
 async def test_validation_set_is_edited_here(project: Project) -> None:

@@ -67,8 +67,9 @@ class TemplatesScreen(PaneScreen):
     TemplatesScreen #preview { height: auto; max-height: 16; border: round $primary; padding: 0 1; }
     TemplatesScreen #validation { height: 1fr; min-height: 6; }
     """
-    HELP = ("Each field adds one part to the prompt, in the guide's order; the trigger word always leads. Type a "
-            "few letters and press → to take a suggestion. Separate alternatives with | in one or two fields "
+    HELP = ("Each field adds one part to the prompt, in the guide's order; the trigger word always leads. Tab moves "
+            "between fields, Esc leaves one (then 1–4 switch panes). Type a few letters and press → to take a "
+            "suggestion. Separate alternatives with | in one or two fields "
             "(e.g. scene: park | beach | city) to queue every combination as a matrix.")
     BINDINGS = [
         Binding("ctrl+g", "queue", "Queue", id="prompts_queue",
@@ -81,6 +82,8 @@ class TemplatesScreen(PaneScreen):
         Binding("ctrl+b", "save_validation", "Save validation set", id="prompts_validation",
                 tooltip="Save the validation prompts (one per line) used for samples while training"),
         Binding("ctrl+l", "focus_loras", "LoRAs", id="prompts_loras", tooltip="Jump to the LoRA stack"),
+        Binding("escape", "leave_field", "Leave field", id="prompts_leave", show=False,
+                tooltip="Leave the text field, so that 1–4 switch panes again"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -134,7 +137,6 @@ class TemplatesScreen(PaneScreen):
         super().on_mount()
         self._refresh_templates()
         self._update_preview()
-        self.query_one("#field-age", Input).focus()
 
     def on_engine_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "settings":
@@ -246,6 +248,9 @@ class TemplatesScreen(PaneScreen):
             trigger = self.zapp.settings.trigger
             self.notify(f"{len(lines)} validation prompts saved (sampled as “{with_trigger(trigger, lines[0])}” …)",
                         timeout=4)
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)
 
     def action_focus_loras(self) -> None:
         self.query_one("#lora-pick", Select).focus()
