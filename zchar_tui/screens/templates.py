@@ -72,6 +72,8 @@ class TemplatesScreen(PaneScreen):
             "suggestion. Separate alternatives with | in one or two fields "
             "(e.g. scene: park | beach | city) to queue every combination as a matrix.")
     BINDINGS = [
+        Binding("ctrl+f", "focus_fields", "Fields", id="prompts_fields",
+                tooltip="Jump to the first prompt field (age); Tab moves on, Esc leaves"),
         Binding("ctrl+g", "queue", "Queue", id="prompts_queue",
                 tooltip="Queue the prompt (or the whole matrix) as generation jobs"),
         Binding("ctrl+s", "save_template", "Save template", id="prompts_save",
@@ -248,6 +250,9 @@ class TemplatesScreen(PaneScreen):
             trigger = self.zapp.settings.trigger
             self.notify(f"{len(lines)} validation prompts saved (sampled as “{with_trigger(trigger, lines[0])}” …)",
                         timeout=4)
+
+    def action_focus_fields(self) -> None:
+        self.query_one("#field-age", Input).focus()
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
