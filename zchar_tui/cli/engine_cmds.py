@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from zchar_tui.cli.common import add_project_arg, load_project
@@ -85,9 +86,23 @@ def cmd_queue(args: argparse.Namespace) -> int:
         return 0
     print(f"{'id':>5}  {'kind':5}  {'state':9}  {'progress':>8}  what")
     for j in jobs:
-        p = j["params"]
-        what = p.get("prompt") or (f"run {p.get('run')}" if j["kind"] == "train" else "")
         detail = j["error"] or j["message"]
-        print(f"{j['id']:>5}  {j['kind']:5}  {j['state']:9}  {100 * j['progress']:7.0f}%  {what[:60]}"
+        print(f"{j['id']:>5}  {j['kind']:5}  {j['state']:9}  {100 * j['progress']:7.0f}%  {describe_job(j)}"
               + (f"  — {detail}" if detail else ""))
     return 0
+
+
+def describe_job(job: dict[str, Any]) -> str:
+    """One line: the prompt and seed of a generation, the size of a grid, the run of a training job."""
+    p = job["params"]
+    if job["kind"] == "train":
+        return f"run {p.get('run')}" + (" (resume)" if p.get("resume") else "")
+    prompt = p.get("prompt", "")
+    text = (prompt[:57] + "…") if len(prompt) > 58 else prompt
+    if job["kind"] == "grid":
+        text += f"  [grid {len(p.get('loras', []))}x{len(p.get('strengths', []))}]"
+    if "seed" in p:
+        text += f"  seed {p['seed']}"
+    if p.get("loras") and job["kind"] == "gen":
+        text += "  + " + ", ".join(f"{Path(lo['path']).stem}:{lo['strength']:g}" for lo in p["loras"])
+    return text

@@ -1,36 +1,215 @@
-"""Queue pane (issue: generation queue). For now: the engine's jobs and their states."""
+"""Queue pane: every job of the engine with its state and progress, keys to cancel, retry, duplicate with a new
+seed, reorder and remove, and a gallery of results; a result's prompt can be sent back to the Prompts pane."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from textual.app import ComposeResult
+from rich.text import Text
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.widgets import DataTable
 
+from engine import protocol
+from engine.jobs import params_from_meta
 from zchar_tui.screens.base import PaneScreen
+from zchar_tui.screens.dialogs import ConfirmScreen
+from zchar_tui.widgets.gallery import Gallery, ResultScreen
+
+STATE_STYLE = {"queued": "", "running": "bold green", "stopping": "yellow", "done": "dim", "failed": "bold red",
+               "cancelled": "dim yellow", "stopped": "yellow"}
+BAR = 10
+
+
+def progress_cell(fraction: float) -> Text:
+    filled = max(0, min(BAR, round(fraction * BAR)))
+    return Text("█" * filled + "░" * (BAR - filled) + f" {100 * fraction:3.0f}%")
+
+
+def job_summary(job: dict[str, Any]) -> str:
+    p = job["params"]
+    if job["kind"] == "train":
+        return f"training run {p.get('run') or ''}" + (" (resume)" if p.get("resume") else "")
+    text = p.get("prompt", "")
+    if job["kind"] == "grid":
+        text = f"grid {len(p.get('loras', []))}×{len(p.get('strengths', []))}: {text}"
+    if p.get("loras") and job["kind"] == "gen":
+        text += "  + " + ", ".join(f"{Path(lo['path']).stem}:{lo['strength']:g}" for lo in p["loras"])
+    if p.get("references"):
+        text += f"  (reference @ {p.get('reference_strength', 0):g})"
+    return text
 
 
 class QueueScreen(PaneScreen):
     MODE = "queue"
     TITLE = "Queue"
+    DEFAULT_CSS = """
+    QueueScreen #jobs-table { width: 3fr; }
+    QueueScreen #gallery { width: 2fr; min-width: 40; }
+    """
+    HELP = ("Jobs run one at a time in queue order (training first unless moved). A job that was running when the "
+            "engine stopped runs again on its next start; finished images are never lost. Results are in "
+            "outputs/DATE/ with their parameters inside the PNG.")
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel", id="queue_cancel",
+                tooltip="Cancel the job (a running one stops at the next step)"),
+        Binding("r", "retry", "Re-run", id="queue_retry", tooltip="Queue the job again with the same parameters"),
+        Binding("d", "duplicate", "New seed", id="queue_duplicate", tooltip="Queue a copy with a new random seed"),
+        Binding("shift+up,K", "move('up')", "Move up", id="queue_up", tooltip="Move the job up the queue"),
+        Binding("shift+down,J", "move('down')", "Move down", id="queue_down", tooltip="Move the job down the queue"),
+        Binding("x,delete", "remove", "Remove", id="queue_remove", tooltip="Forget a finished job (its files stay)"),
+        Binding("p", "to_builder", "To builder", id="queue_to_builder",
+                tooltip="Send the result's prompt, seed and LoRAs back to the Prompts pane"),
+        Binding("o,enter", "open", "Open", id="queue_open", tooltip="Show the result large, with its parameters"),
+        Binding("left_square_bracket", "browse(-1)", "Newer", id="queue_newer", tooltip="Newer result in the gallery"),
+        Binding("right_square_bracket", "browse(1)", "Older", id="queue_older", tooltip="Older result in the gallery"),
+    ]
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="jobs-table", classes="pane-body", cursor_type="row")
+        with Horizontal(id="queue-body", classes="pane-body"):
+            yield DataTable(id="jobs-table", cursor_type="row")
+            yield Gallery(self.zapp.project.root, self.zapp.config.image_protocol, id="gallery")
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one(DataTable).add_columns("job", "kind", "state", "message")
+        self.query_one(DataTable).add_columns("job", "kind", "state", "progress", "seed", "what", "message")
         self._dirty = True
+        self._outputs_dirty = True
+        self._highlighted: int | None = None
         self.set_interval(0.5, self._redraw)
+        self._redraw()
+        self.query_one(DataTable).focus()
 
     def on_engine_event(self, kind: str, data: dict[str, Any]) -> None:
         self._dirty = True
+        if kind in (protocol.EV_RESULT, "snapshot"):
+            self._outputs_dirty = True
 
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Queue: cancel job", "Cancel the selected job", self.action_cancel)
+        yield SystemCommand("Queue: re-run job", "Queue the selected job again", self.action_retry)
+        yield SystemCommand("Queue: duplicate with a new seed", "Copy the job with a new seed", self.action_duplicate)
+        yield SystemCommand("Queue: send prompt to builder", "Fill the Prompts pane from the result",
+                            self.action_to_builder)
+
+    # --- drawing ------------------------------------------------------------------------------------------
     def _redraw(self) -> None:
+        if self._outputs_dirty:
+            self._outputs_dirty = False
+            self.query_one(Gallery).set_outputs(self.zapp.state.outputs)
         if not self._dirty:
             return
         self._dirty = False
         table = self.query_one(DataTable)
+        selected = self.selected_job()
+        state = self.zapp.state
         table.clear()
-        for j in self.zapp.state.ordered_jobs():
-            table.add_row(str(j["id"]), j["kind"], j["state"], j["error"] or j["message"])
+        for j in state.ordered_jobs():
+            live = state.progress.get(j["id"])
+            fraction = live["step"] / live["total"] if live and live.get("total") else j["progress"]
+            message = j["error"] or (live or {}).get("message") or j["message"]
+            table.add_row(str(j["id"]), j["kind"], Text(j["state"], style=STATE_STYLE.get(j["state"], "")),
+                          progress_cell(fraction if j["state"] != "done" else 1.0),
+                          str(j["params"].get("seed", "")), job_summary(j)[:48], message, key=str(j["id"]))
+        if selected is not None and str(selected["id"]) in {str(j["id"]) for j in state.jobs.values()}:
+            table.move_cursor(row=table.get_row_index(str(selected["id"])))
+
+    # --- selection ----------------------------------------------------------------------------------------
+    def selected_job(self) -> dict[str, Any] | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return self.zapp.state.jobs.get(int(key)) if key else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        job = self.zapp.state.jobs.get(int(event.row_key.value)) if event.row_key.value else None
+        if job is None or job["id"] == self._highlighted:
+            return  # a redraw re-highlights the same row: keep what the user browsed to in the gallery
+        self._highlighted = job["id"]
+        for out in self.zapp.state.outputs:
+            if out.get("job_id") == job["id"]:
+                self.query_one(Gallery).select_path(out["path"])
+                break
+
+    def _job_or_say(self) -> dict[str, Any] | None:
+        job = self.selected_job()
+        if job is None:
+            self.notify("No job selected.", severity="warning", timeout=3)
+        return job
+
+    # --- actions ------------------------------------------------------------------------------------------
+    def action_cancel(self) -> None:
+        job = self._job_or_say()
+        if job:
+            self.zapp.engine_call("cancel", job_id=job["id"])
+
+    def action_retry(self) -> None:
+        job = self._job_or_say()
+        if job:
+            self.zapp.engine_call("retry", job_id=job["id"])
+
+    def action_duplicate(self) -> None:
+        job = self._job_or_say()
+        if job:
+            self.zapp.engine_call("duplicate", job_id=job["id"], new_seed=True)
+
+    def action_move(self, to: str) -> None:
+        job = self._job_or_say()
+        if job:
+            self.zapp.engine_call("move", job_id=job["id"], to=to)
+
+    def action_remove(self) -> None:
+        job = self._job_or_say()
+        if job is None:
+            return
+        if job["state"] in protocol.ACTIVE_STATES:
+            self.notify(f"job {job['id']} is {job['state']}; cancel it first (c)", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.zapp.engine_call("remove", job_id=job["id"])
+
+        self.app.push_screen(ConfirmScreen(f"Remove job {job['id']} from the list? Its images stay in outputs/.",
+                                           yes="Remove"), answered)
+
+    def action_browse(self, delta: int) -> None:
+        self.query_one(Gallery).move(delta)
+
+    def action_open(self) -> None:
+        out = self.query_one(Gallery).selected
+        if out is None:
+            self.notify("No result yet.", severity="warning", timeout=3)
+            return
+        self.app.push_screen(ResultScreen(self.zapp.project.root, out, self.zapp.config.image_protocol))
+
+    async def action_to_builder(self) -> None:
+        params = self._builder_params()
+        if params is None:
+            self.notify("Choose a generation job or a result first.", severity="warning", timeout=3)
+            return
+        await self.app.switch_mode("prompts")
+        screen = self.app.screen
+        if hasattr(screen, "load_params"):
+            screen.load_params(params)
+            self.app.notify("prompt, seed and LoRAs sent to the builder", timeout=3)
+
+    def _builder_params(self) -> dict[str, Any] | None:
+        """The selected gen job's parameters, else those embedded in the gallery's chosen result."""
+        job = self.selected_job()
+        if job is not None and job["kind"] == "gen":
+            return job["params"]
+        out = self.query_one(Gallery).selected
+        meta = out.get("params") if out else None
+        if meta and meta.get("prompt") and not meta.get("grid"):
+            return params_from_meta(meta)
+        if meta and meta.get("prompt"):
+            return {"prompt": meta["prompt"], "seed": meta.get("seed")}
+        return None
