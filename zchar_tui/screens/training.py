@@ -93,8 +93,7 @@ class TrainingScreen(PaneScreen):
                     with TabPane("Checkpoints", id="tab-checkpoints"):
                         yield CheckpointList(id="checkpoints")
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def on_mount(self) -> None:  # PaneScreen.on_mount runs too (Textual calls each class's handler)
         self._dirty: set[str] = {"all"}
         self._series_key: Any = None
         self._chart_at = 0.0
@@ -105,8 +104,7 @@ class TrainingScreen(PaneScreen):
         self.call_after_refresh(self.redraw)
         self.query_one(LossChart).query_one("#loss-plot").focus()
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
+    def on_screen_resume(self) -> None:  # after PaneScreen's own handler
         self._dirty.add("all")
         self.redraw()
 
@@ -195,7 +193,7 @@ class TrainingScreen(PaneScreen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id and event.button.id.startswith("btn-"):
             event.stop()
-            self.run_action(event.button.id.removeprefix("btn-"))
+            getattr(self, f"action_{event.button.id.removeprefix('btn-')}")()
 
     def _active_train(self) -> dict[str, Any] | None:
         return self.zapp.state.active_train_job()
@@ -315,4 +313,4 @@ class TrainingScreen(PaneScreen):
         for b in self.BINDINGS:
             if isinstance(b, Binding) and b.id not in ("train_leave_form",):
                 yield SystemCommand(f"Training: {b.description}", b.tooltip or b.description,
-                                    lambda a=b.action: self.run_action(a))
+                                    getattr(self, f"action_{b.action}"))

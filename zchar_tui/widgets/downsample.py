@@ -27,7 +27,8 @@ def last_steps(x: Floats, y: Floats, n: int | None) -> tuple[Floats, Floats]:
 
 
 def minmax(x: Floats, y: Floats, buckets: int) -> tuple[Floats, Floats]:
-    """At most 2 × `buckets` points: the min and max of each of `buckets` equal runs of points, in x order.
+    """At most 2 × `buckets` + 2 points: the min and max of each of `buckets` equal runs of points, in x order,
+    plus the first and the last point (so the drawn x range is the real one).
 
     `x` is sorted (training steps). Finite values only (see `finite`).
     """
@@ -56,4 +57,6 @@ def minmax(x: Floats, y: Floats, buckets: int) -> tuple[Floats, Floats]:
     keep = np.ones(len(order), dtype=bool)
     keep[1::2] = second != first
     order = order[keep]
+    order = np.concatenate(([0] if order[0] != 0 else [], order, [n - 1] if order[-1] != n - 1 else []))
+    order = order.astype(np.int64)
     return x[order], y[order]

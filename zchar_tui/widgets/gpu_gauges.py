@@ -77,8 +77,9 @@ def torch_view_for(reading: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {holder["index"]: tv} if holder.get("proc_mem") else {}
 
 
-def card_text(g: dict[str, Any], tv: dict[str, Any] | None, width: int, colours: dict[str, str]) -> Text:
-    """The text lines of one GPU's card (without the sparklines)."""
+def card_text(g: dict[str, Any], tv: dict[str, Any] | None, width: int, colours: dict[str, str],
+              util_history: list[float] = (), vram_history: list[float] = ()) -> Text:  # type: ignore[assignment]
+    """One GPU's card; each bar has its recent history under it, on the same 0–100 % scale."""
     name = (g.get("name") or "GPU").replace("NVIDIA ", "")
     t = Text()
     t.append(f"GPU{g['index']} ", style="bold")
@@ -102,6 +103,10 @@ def card_text(g: dict[str, Any], tv: dict[str, Any] | None, width: int, colours:
     else:
         t.append("n/a", style="dim")
     t.append("\n")
+    if vram_history:
+        t.append("     ")
+        t.append_text(sparkline(list(vram_history), bar_w, colours["primary"]))
+        t.append("\n")
     t.append(f"  {_gib(used)}/{_gib(total)} GiB", style="")
     t.append(" · engine ", style="dim")
     t.append(_gib(mine), style=colours["primary"])
@@ -121,6 +126,10 @@ def card_text(g: dict[str, Any], tv: dict[str, Any] | None, width: int, colours:
     else:
         t.append("n/a", style="dim")
     t.append("\n")
+    if util_history:
+        t.append("     ")
+        t.append_text(sparkline(list(util_history), bar_w, colours["primary"]))
+        t.append("\n")
     power, limit = g.get("power"), g.get("power_limit")
     t.append("power ")
     if power is not None:
@@ -185,11 +194,8 @@ class GpuGauges(Vertical):
         new = []
         for g in gpus:
             i = g["index"]
-            text = card_text(g, tviews.get(i), width, colours)
-            text.append("\nutil ", style="dim")
-            text.append_text(sparkline(list(self.util_history.get(i, ())), width - 5, colours["primary"]))
-            text.append("\nvram ", style="dim")
-            text.append_text(sparkline(list(self.vram_history.get(i, ())), width - 5, colours["primary"]))
+            text = card_text(g, tviews.get(i), width, colours, list(self.util_history.get(i, ())),
+                             list(self.vram_history.get(i, ())))
             if i in cards:
                 cards[i].update(text)
             else:
