@@ -19,6 +19,7 @@ from zchar_tui.screens.training import TrainingScreen
 from zchar_tui.widgets.checkpoint_list import CheckpointList
 from zchar_tui.widgets.contact_sheet import ContactSheet
 from zchar_tui.widgets.loss_chart import LossChart
+from zchar_tui.widgets.train_progress import TrainProgress
 
 STEPS = 10_000
 
@@ -68,7 +69,7 @@ async def test_stored_10k_run_replays_into_a_fresh_ui(stored_project: Project, e
         x, _ = chart.drawn["loss"]
         assert x[0] == 1 and x[-1] == STEPS  # the whole curve, from step 1
         assert len(x) <= 2 * chart.size.width + 2  # drawn downsampled
-        assert "10,000/20,000" in str(screen.query_one("#step-text").render())
+        assert "10,000/20,000" in screen.query_one(TrainProgress).lines["step"]
         sheet = screen.query_one(ContactSheet)
         await wait_for(pilot, lambda: sheet.grid.steps == [2500, 5000, 7500, 10_000] and sheet.loading_done)
         table = screen.query_one(CheckpointList)

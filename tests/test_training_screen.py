@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from textual.geometry import Region
 from textual.widgets import Input, Select, Static
 
 from engine import protocol
@@ -62,7 +63,8 @@ class Recorder:
 
 
 def text(widget: Any) -> str:
-    return str(widget.render())
+    """What the widget shows on screen, as plain text lines."""
+    return "\n".join(strip.text.rstrip() for strip in widget.render_lines(Region(0, 0, *widget.size)))
 
 
 def app_for(project: Project, snap: dict[str, Any] | None = None) -> ZcharApp:
@@ -226,7 +228,7 @@ async def test_live_metrics_move_chart_and_progress(project: Project) -> None:
         screen = await settle(pilot, app)
         chart = screen.query_one(LossChart)
         assert chart.drawn["loss"][0][-1] == 300 and chart.drawn["loss"][0][0] == 1
-        step_text = text(screen.query_one("#step-text"))
+        step_text = text(screen.query_one("#train-bars"))
         assert "300/1,000" in step_text and "1.50 s/step" in step_text and "ETA 17m30s" in step_text
         for step in range(301, 351):
             event(app, protocol.EV_METRIC, {"run": td.RUN, "step": step, "epoch": 4, "loss": 0.04,
@@ -235,11 +237,10 @@ async def test_live_metrics_move_chart_and_progress(project: Project) -> None:
                                             "total_epochs": 10, "eta_s": 780.0, "t": 0})
         await pilot.pause(1.3)  # the pane's own timer redraws (chart at most once a second)
         assert chart.drawn["loss"][0][-1] == 350
-        step_text = text(screen.query_one("#step-text"))
-        assert "350/1,000" in step_text and "ETA 13m00s" in step_text  # the engine's ETA
-        assert "4/10" in text(screen.query_one("#epoch-text"))
-        figures = text(screen.query_one("#train-figures"))
-        assert "lr×d 0.0003" in figures and "grad norm 0.7" in figures
+        bars = text(screen.query_one("#train-bars"))
+        assert "35% 350/1,000" in bars and "ETA 13m00s" in bars  # the engine's ETA
+        assert "40% 4/10" in bars
+        assert "lr×d 0.0003  grad norm 0.7  peak mem 21.5 GiB" in bars
 
         event(app, protocol.EV_REWIND, {"run": td.RUN, "step": 320})  # resumed from a checkpoint
         screen = await settle(pilot, app)
@@ -264,15 +265,15 @@ async def test_loading_stage_shows_until_the_first_step(project: Project) -> Non
     app = app_for(project, td.snapshot(project.root, n=0, with_samples=False))
     async with app.run_test(size=SIZE) as pilot:
         screen = await settle(pilot, app)
-        loading = screen.query_one("#train-loading")
-        assert not loading.display
+        bars = screen.query_one("#train-bars")
+        assert "load" not in text(bars)
         event(app, protocol.EV_LOADING, {"job_id": 1, "stage": "download", "done": 5, "total": 20,
                                          "message": "transformer 5/20 GB"})
         screen = await settle(pilot, app)
-        assert loading.display and "download: transformer 5/20 GB" in text(screen.query_one("#loading-text"))
+        assert "load" in text(bars) and "25% download: transformer 5/20 GB" in text(bars)
         event(app, protocol.EV_METRIC, {"run": td.RUN, "step": 1, "loss": 0.1, "total_steps": 1000})
         screen = await settle(pilot, app)
-        assert not loading.display
+        assert "download" not in text(bars) and "1/1,000" in text(bars)
 
 
 async def test_contact_sheet_thumbnails_and_preview(project: Project) -> None:

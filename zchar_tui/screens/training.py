@@ -16,6 +16,7 @@ from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.lazy import Lazy
 from textual.widgets import Button, Static, TabbedContent, TabPane
 
 from engine import protocol
@@ -77,7 +78,7 @@ class TrainingScreen(PaneScreen):
                 yield Static("GPU", classes="section-title")
                 yield GpuGauges(id="gpu-gauges")
                 yield Static("Run settings", classes="section-title")
-                yield RunForm(id="run-form")
+                yield Lazy(RunForm(id="run-form"))  # mounted after the first frame: a reattach shows data first
             with Vertical(id="train-right"):
                 yield TrainProgress(id="train-progress")
                 with Horizontal(id="train-buttons"):
@@ -126,7 +127,8 @@ class TrainingScreen(PaneScreen):
         elif kind in (protocol.EV_RUN, protocol.EV_JOB, protocol.EV_PROGRESS, protocol.EV_ENGINE):
             self._dirty.add("progress")
         elif kind == "settings":
-            self.query_one(RunForm).refresh_values()
+            for form in self.query(RunForm):
+                form.refresh_values()
             self._dirty.add("progress")
         elif kind in ("snapshot", "disconnected"):
             self.query_one(GpuGauges).record(self.zapp.state.telemetry)
@@ -176,14 +178,14 @@ class TrainingScreen(PaneScreen):
         panel = self.query_one(TrainProgress)
         job = state.active_train_job()
         loading = state.loading.get(job["id"]) if job else None
-        panel.show_loading(loading if loading and self._loading_at >= self._metric_at else None)
+        loading = loading if loading and self._loading_at >= self._metric_at else None  # hidden from the 1st step
         if h is None:
-            panel.show(None)
+            panel.show(None, loading=loading)
             panel.show_warnings(vram_warnings(state.telemetry))
             return
         optimizer = (h.run.get("config") or {}).get("optimizer") or self.zapp.settings.train.optimizer
         f = figures(h, state.progress.get(job["id"]) if job else None)
-        panel.show(f, prodigy=optimizer == "prodigy")
+        panel.show(f, prodigy=optimizer == "prodigy", loading=loading)
         chart = self.query_one(LossChart)
         warnings = loss_warnings(chart.steps, chart.loss, chart.smooth, f.total_steps) if f.state in (
             "running", "stopping") else []

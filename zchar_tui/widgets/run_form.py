@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Grid, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
 from engine.project import Settings, field_help
@@ -84,9 +84,8 @@ def _tooltips() -> dict[str, str]:
 class RunForm(VerticalScroll):
     DEFAULT_CSS = """
     RunForm { height: 1fr; padding-right: 1; }
-    RunForm > Horizontal { height: 1; }
-    RunForm Label { width: 13; color: $text-muted; }
-    RunForm Input, RunForm Select { width: 1fr; }
+    RunForm > #form-grid { grid-size: 2; grid-columns: 13 1fr; grid-rows: 1; height: auto; }
+    RunForm Label { color: $text-muted; }
     RunForm > #form-status { height: auto; padding: 0 0 0 1; }
     """
 
@@ -97,9 +96,9 @@ class RunForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         tips = _tooltips()
         settings = self.zapp.settings
-        for f in FIELDS:
-            value = current_value(settings, f.key)
-            with Horizontal(classes="form-row"):
+        with Grid(id="form-grid"):
+            for f in FIELDS:
+                value = current_value(settings, f.key)
                 yield Label(f.label)
                 if f.choices:
                     widget: Input | Select[str] = Select([(c, c) for c in f.choices], value=value, allow_blank=False,

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rich.console import Group
+from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, ProgressBar, Static
+from textual.containers import Vertical
+from textual.widgets import Static
 
 RUN_STYLE = {"running": "bold green", "stopping": "bold yellow", "failed": "bold red", "done": "bold",
              "stopped": "yellow"}
@@ -79,78 +82,83 @@ def figures(history: Any, job_progress: dict[str, Any] | None = None) -> Figures
     return f
 
 
+def _bar_row(label: str, done: float, total: float | None, tail: str, width: int,
+             colours: dict[str, str]) -> list[Any]:
+    pct = f"{100 * done / total:3.0f}%" if total else "   "
+    bar = ProgressBar(total=total or 100, completed=done if total else 0, width=width,
+                      complete_style=colours.get("primary", "blue"), finished_style=colours.get("success", "green"),
+                      style="grey30")
+    return [Text(label, style="dim"), bar, Text(f" {pct} {tail}")]
+
+
 class TrainProgress(Vertical):
+    """Two Statics (figures, warnings) drawn with Rich renderables: cheap to mount, which a reattach needs."""
+
     DEFAULT_CSS = """
     TrainProgress { height: auto; padding: 0 1; }
     TrainProgress > Static { height: auto; }
-    TrainProgress > Horizontal { height: 1; }
-    TrainProgress Label.bar-label { width: 7; color: $text-muted; }
-    TrainProgress ProgressBar { width: auto; }
-    TrainProgress ProgressBar > Bar { width: 36; }
-    TrainProgress Label.bar-text { width: 1fr; padding-left: 1; }
-    TrainProgress #train-loading { display: none; }
-    TrainProgress #train-warnings { color: $warning; }
+    TrainProgress #train-warnings { color: $warning; display: none; }
     """
+    BAR_W = 36
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.figures: Figures | None = None
+        self.loading_stage: dict[str, Any] | None = None
+        self.prodigy = True
+        self.lines: dict[str, str] = {}  # the plain text of each line (tests, status)
 
     def compose(self) -> ComposeResult:
         yield Static(id="train-run")
-        with Horizontal(id="train-loading"):
-            yield Label("load", classes="bar-label")
-            yield ProgressBar(id="loading-bar", show_eta=False)
-            yield Label(id="loading-text", classes="bar-text")
-        with Horizontal():
-            yield Label("step", classes="bar-label")
-            yield ProgressBar(id="step-bar", show_eta=False)
-            yield Label(id="step-text", classes="bar-text")
-        with Horizontal():
-            yield Label("epoch", classes="bar-label")
-            yield ProgressBar(id="epoch-bar", show_eta=False)
-            yield Label(id="epoch-text", classes="bar-text")
-        yield Static(id="train-figures")
+        yield Static(id="train-bars")
         yield Static(id="train-warnings")
 
-    def show(self, f: Figures | None, prodigy: bool = True) -> None:
+    def show(self, f: Figures | None, prodigy: bool = True, loading: dict[str, Any] | None = None) -> None:
+        """The run's figures and, while a model downloads or loads, the loading stage."""
+        self.figures, self.prodigy, self.loading_stage = f, prodigy, loading
+        f = self.figures
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=5, no_wrap=True)
+        grid.add_column(width=self.BAR_W, no_wrap=True)
+        grid.add_column(no_wrap=True, overflow="ellipsis")
+        lines: dict[str, str] = {}
+        colours = self.app.get_css_variables()
+        rows: list[Any] = [grid]
+        if self.loading_stage is not None:
+            ld = self.loading_stage
+            lines["loading"] = f"{ld.get('stage', '')}: {ld.get('message', '')}".strip(": ")
+            grid.add_row(*_bar_row("load", ld.get("done") or 0, ld.get("total") or None, lines["loading"],
+                                   self.BAR_W, colours))
         if f is None:
-            self.query_one("#train-run", Static).update(Text("No training run yet: press s to start one.",
-                                                             style="dim"))
-            for bar in ("#step-bar", "#epoch-bar"):
-                self.query_one(bar, ProgressBar).update(total=None, progress=0)
-            self.query_one("#step-text", Label).update("")
-            self.query_one("#epoch-text", Label).update("")
-            self.query_one("#train-figures", Static).update("")
-            return
-        head = Text.assemble(("run ", "dim"), (f.run, "bold"), " ", (f.state or "?", RUN_STYLE.get(f.state, "")))
-        if f.message:
-            head.append(f" · {f.message}", style="dim")
+            head = Text("No training run yet: press s to start one.", style="dim")
+        else:
+            head = Text.assemble(("run ", "dim"), (f.run, "bold"), " ", (f.state or "?", RUN_STYLE.get(f.state, "")))
+            if f.message:
+                head.append(f" · {f.message}", style="dim")
+            speed = f"{f.sec_per_step:.2f} s/step" if f.sec_per_step else "– s/step"
+            eta = f" · ETA {fmt_duration(f.eta_s)}" if f.eta_s is not None else ""
+            total = f"{f.total_steps:,}" if f.total_steps else "?"
+            lines["step"] = f"{f.step:,}/{total} · {speed}{eta}"
+            lines["epoch"] = f"{f.epoch}/{f.total_epochs or '?'}"
+            grid.add_row(*_bar_row("step", f.step, f.total_steps or None, lines["step"], self.BAR_W, colours))
+            grid.add_row(*_bar_row("epoch", f.epoch, f.total_epochs or None, lines["epoch"], self.BAR_W, colours))
+            fig = Text()
+            fig.append("lr×d " if self.prodigy else "lr ", style="dim")
+            fig.append(fmt_num(f.lr, ".3g"))
+            fig.append("  grad norm ", style="dim")
+            fig.append(fmt_num(f.grad_norm, ".3g"))
+            if f.peak_mem is not None:
+                fig.append("  peak mem ", style="dim")
+                fig.append(f"{f.peak_mem / 1024:.1f} GiB")
+            lines["figures"] = fig.plain
+            rows.append(fig)
+        lines["run"] = head.plain
+        self.lines = lines
         self.query_one("#train-run", Static).update(head)
-        self.query_one("#step-bar", ProgressBar).update(total=f.total_steps or None, progress=f.step)
-        speed = f"{f.sec_per_step:.2f} s/step" if f.sec_per_step else "– s/step"
-        eta = f" · ETA {fmt_duration(f.eta_s)}" if f.eta_s is not None else ""
-        total = f"{f.total_steps:,}" if f.total_steps else "?"
-        self.query_one("#step-text", Label).update(f"{f.step:,}/{total} · {speed}{eta}")
-        self.query_one("#epoch-bar", ProgressBar).update(total=f.total_epochs or None, progress=f.epoch)
-        self.query_one("#epoch-text", Label).update(f"{f.epoch}/{f.total_epochs or '?'}")
-        fig = Text()
-        fig.append("lr×d " if prodigy else "lr ", style="dim")
-        fig.append(fmt_num(f.lr, ".3g"))
-        fig.append("  grad norm ", style="dim")
-        fig.append(fmt_num(f.grad_norm, ".3g"))
-        if f.peak_mem is not None:
-            fig.append("  peak mem ", style="dim")
-            fig.append(f"{f.peak_mem / 1024:.1f} GiB")
-        self.query_one("#train-figures", Static).update(fig)
-
-    def show_loading(self, loading: dict[str, Any] | None) -> None:
-        row = self.query_one("#train-loading", Horizontal)
-        row.display = loading is not None
-        if loading is None:
-            return
-        total = loading.get("total") or None
-        self.query_one("#loading-bar", ProgressBar).update(total=total, progress=loading.get("done") or 0)
-        self.query_one("#loading-text", Label).update(
-            f"{loading.get('stage', '')}: {loading.get('message', '')}".strip(": "))
+        self.query_one("#train-bars", Static).update(Group(*rows))
 
     def show_warnings(self, warnings: list[str]) -> None:
         w = self.query_one("#train-warnings", Static)
         w.display = bool(warnings)
-        w.update(Text("\n".join(f"⚠ {line}" for line in warnings)))
+        self.lines["warnings"] = "\n".join(f"⚠ {line}" for line in warnings)
+        w.update(Text(self.lines["warnings"]))
