@@ -191,7 +191,7 @@ def load_components(model: ModelSettings, parts: Iterable[str] = PARTS, dtype: A
     parts = [p for p in PARTS if p in set(parts)]
     if is_tiny(model):
         comps = build_tiny(parts)
-        if dtype is not None:
+        if dtype is not None and str(dtype) != "torch.float32":  # built in fp32 already
             for name in ("text_encoder", "vae", "transformer"):
                 if name in comps:
                     comps[name].to(dtype)

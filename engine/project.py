@@ -357,6 +357,8 @@ class Project:
                 return tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ProjectError(f"not valid TOML: {exc}", self.toml_path) from None
+        except UnicodeDecodeError as exc:
+            raise ProjectError(f"not valid TOML: not UTF-8 text (byte {exc.start})", self.toml_path) from None
         except OSError as exc:
             raise ProjectError(f"cannot read: {exc.strerror}", self.toml_path) from None
 

@@ -127,6 +127,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self._last_activity = time.monotonic()
         self._sampler: Sampler | None = None
+        self._connections: set[asyncio.Task[None]] = set()
 
     # --- events -------------------------------------------------------------------------------------------
     def post(self, kind: str, data: dict[str, Any]) -> None:
@@ -416,6 +417,7 @@ class Engine:
             return
         client = Client(writer)
         self.clients.add(client)
+        self._connections.add(asyncio.current_task())  # type: ignore[arg-type]
         self._last_activity = time.monotonic()
         sender = asyncio.create_task(self._send_loop(client))
         try:
@@ -450,6 +452,7 @@ class Engine:
                 await self._reply(client, reply)
         finally:
             self.clients.discard(client)
+            self._connections.discard(asyncio.current_task())  # type: ignore[arg-type]
             self._last_activity = time.monotonic()
             with contextlib.suppress(asyncio.QueueFull):
                 client.queue.put_nowait(None)
@@ -498,7 +501,8 @@ class Engine:
     async def serve(self) -> None:
         self.loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(sig, self.request_shutdown)
+            with contextlib.suppress(ValueError, RuntimeError):  # not the main thread (an in-process test engine)
+                self.loop.add_signal_handler(sig, self.request_shutdown)
         for job in self.store.recover_interrupted():
             log.info("job %s was %s when the engine stopped; now %s", job["id"], "interrupted", job["state"])
         if self.store.recovered_from:
@@ -527,7 +531,9 @@ class Engine:
             with contextlib.suppress(FileNotFoundError):
                 self.project.socket_path.unlink()
             for client in list(self.clients):
-                client.writer.close()
+                client.writer.close()  # each connection handler then reads EOF and ends by itself
+            if self._connections:
+                await asyncio.wait(set(self._connections), timeout=2)
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

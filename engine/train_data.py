@@ -1,0 +1,150 @@
+"""Training data: the usable images and captions, aspect-ratio buckets, and the epoch/batch plan.
+
+Everything here is deterministic from the dataset and the seed, so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.dataset import MIN_IMAGES
+from engine.errors import JobFailed
+from engine.project import Project, Settings, list_images, with_trigger
+
+MAX_ASPECT = 2.0  # buckets span 1:2 … 2:1
+
+
+@dataclass(frozen=True)
+class Item:
+    """One training image: its file, caption (trigger first), content hash and bucket (width, height)."""
+
+    image: Path
+    caption: str
+    image_hash: str
+    bucket: tuple[int, int]
+
+
+def make_buckets(resolution: int, enabled: bool = True) -> list[tuple[int, int]]:
+    """(width, height) pairs with about resolution² pixels, sides multiples of 16, aspect within 1:2…2:1."""
+    if not enabled:
+        return [(resolution, resolution)]
+    area = resolution * resolution
+    out: set[tuple[int, int]] = set()
+    for w in range(16, 2 * resolution + 1, 16):
+        h = max(16, round(area / w / 16) * 16)
+        if max(w / h, h / w) <= MAX_ASPECT:
+            out.add((w, h))
+    # keep a spread of shapes, not every 16-px step (fewer buckets = fuller batches)
+    by_ratio: dict[float, tuple[int, int]] = {}
+    for w, h in sorted(out):
+        key = round(w / h, 1)
+        best = by_ratio.get(key)
+        if best is None or abs(w * h - area) < abs(best[0] * best[1] - area):
+            by_ratio[key] = (w, h)
+    return sorted(by_ratio.values())
+
+
+def nearest_bucket(width: int, height: int, buckets: list[tuple[int, int]]) -> tuple[int, int]:
+    ratio = width / height
+    return min(buckets, key=lambda b: (abs(b[0] / b[1] - ratio), -b[0] * b[1]))
+
+
+def read_caption(image: Path, trigger: str) -> str:
+    """The `.txt` sidecar (one line, whitespace folded), led by the trigger word; the trigger alone if missing."""
+    cap = image.with_suffix(".txt")
+    text = ""
+    if cap.is_file():
+        text = " ".join(cap.read_text("utf-8", errors="replace").split())
+    return with_trigger(trigger, text)
+
+
+def scan(project: Project, settings: Settings, log: callable | None = None) -> list[Item]:
+    """Usable dataset images (excluded and unreadable ones left out); fails with fewer than MIN_IMAGES."""
+    from PIL import Image, UnidentifiedImageError
+
+    excluded = set(settings.excluded)
+    buckets = make_buckets(settings.train.resolution, settings.train.buckets)
+    items: list[Item] = []
+    skipped: list[str] = []
+    all_images = list_images(project.dataset_dir)
+    for path in all_images:
+        if path.name in excluded:
+            continue
+        try:
+            data = path.read_bytes()
+            with Image.open(path) as img:
+                img.verify()
+            with Image.open(path) as img:
+                size = _oriented_size(img)
+        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+            skipped.append(f"{path.name} ({type(exc).__name__})")
+            continue
+        items.append(Item(path, read_caption(path, settings.trigger), hashlib.sha256(data).hexdigest(),
+                          nearest_bucket(*size, buckets)))
+    if skipped and log:
+        log(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}", "warning")
+    if len(items) < MIN_IMAGES:
+        n_excl = sum(1 for p in all_images if p.name in excluded)
+        detail = ", ".join(filter(None, [f"{n_excl} excluded" if n_excl else "",
+                                         f"{len(skipped)} unreadable" if skipped else ""]))
+        raise JobFailed(f"{len(items)} usable image(s) in {project.dataset_dir}"
+                        f"{f' ({detail})' if detail else ''}: at least {MIN_IMAGES} are needed to train "
+                        "(15–20 recommended)")
+    return items
+
+
+def _oriented_size(img: object) -> tuple[int, int]:
+    """Size as shown: EXIF orientations 5–8 swap width and height."""
+    w, h = img.size  # type: ignore[attr-defined]
+    orientation = img.getexif().get(0x0112, 1)  # type: ignore[attr-defined]
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def manifest_hash(items: list[Item]) -> str:
+    """Changes when an image, a caption, or the set of images changes (checkpoints record it)."""
+    rows = sorted((i.image.name, i.image_hash, i.caption, i.bucket) for i in items)
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
+def load_pixels(item: Item, flip: bool = False) -> object:
+    """The image as a (1, 3, H, W) float tensor in [-1, 1] at its bucket size (resize to cover, centre crop)."""
+    import numpy as np
+    import torch
+    from PIL import Image, ImageOps
+
+    bw, bh = item.bucket
+    with Image.open(item.image) as img:
+        img = ImageOps.exif_transpose(img).convert("RGB")
+        scale = max(bw / img.width, bh / img.height)
+        size = (max(bw, round(img.width * scale)), max(bh, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.LANCZOS)
+        left, top = (img.width - bw) // 2, (img.height - bh) // 2
+        img = img.crop((left, top, left + bw, top + bh))
+        if flip:
+            img = ImageOps.mirror(img)
+        arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def epoch_batches(items: list[Item], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The batches of one epoch: indices grouped by bucket, shuffled by (seed, epoch), last partial batch kept."""
+    rng = random.Random(f"zchar-{seed}-{epoch}")
+    by_bucket: dict[tuple[int, int], list[int]] = {}
+    for i, item in enumerate(items):
+        by_bucket.setdefault(item.bucket, []).append(i)
+    batches: list[list[int]] = []
+    for bucket in sorted(by_bucket):
+        idx = by_bucket[bucket]
+        rng.shuffle(idx)
+        batches += [idx[j:j + batch_size] for j in range(0, len(idx), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def steps_per_epoch(items: list[Item], batch_size: int, grad_accum: int) -> int:
+    n_batches = len(epoch_batches(items, batch_size, 0, 0))
+    return -(-n_batches // grad_accum)

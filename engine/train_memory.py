@@ -1,0 +1,72 @@
+"""`train.memory = full | balanced | low`: what each mode turns on, and applying it to the transformer.
+
+  full      bf16 base weights resident on the GPU; gradient checkpointing as `train.gradient_checkpointing` says
+            (off = fastest). Rank-32 LoRA at 1024²: roughly 24–40 GB (a 40–80 GB card).
+  balanced  + base weights stored in fp8 (e4m3) and cast to bf16 layer by layer as they run (diffusers layerwise
+            casting; LoRA layers, embedders and norms stay in full precision) + gradient checkpointing always.
+            Roughly 16–20 GB at 1024² (a 24 GB card).
+  low       + the transformer's blocks live in CPU memory and stream to the GPU one at a time (diffusers group
+            offload with a CUDA stream) + gradient checkpointing. Roughly 8–12 GB at 1024², slower; lower
+            `train.rank` (16) and `train.resolution` (768) help further.
+
+On a CPU only gradient checkpointing applies (it gives identical losses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.project import TrainSettings
+
+MODES = ("full", "balanced", "low")
+NEXT_MODE = {"full": "balanced", "balanced": "low"}
+
+
+@dataclass
+class MemoryPlan:
+    mode: str
+    gradient_checkpointing: bool
+    fp8_storage: bool = False
+    group_offload: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        knobs = [name for name, on in (("gradient checkpointing", self.gradient_checkpointing),
+                                       ("fp8 weight storage", self.fp8_storage),
+                                       ("block offload to CPU", self.group_offload)) if on]
+        return f"memory mode {self.mode}: {', '.join(knobs) or 'everything resident, no checkpointing'}"
+
+
+def plan(train: TrainSettings, device: str) -> MemoryPlan:
+    mode = train.memory
+    cuda = device.startswith("cuda")
+    p = MemoryPlan(mode, gradient_checkpointing=train.gradient_checkpointing or mode != "full",
+                   fp8_storage=cuda and mode in ("balanced", "low"), group_offload=cuda and mode == "low")
+    if not cuda and mode != "full":
+        p.notes.append(f"memory mode {mode}: on the CPU only gradient checkpointing applies")
+    if mode == "low" and train.rank > 16:
+        p.notes.append(f"memory mode low with rank {train.rank}: rank 16 saves more memory")
+    return p
+
+
+def apply(transformer: Any, p: MemoryPlan, device: str, compute_dtype: Any) -> None:
+    """Apply the plan after the LoRA is added (fp8 casting must skip LoRA layers) and put the model on `device`."""
+    import torch
+
+    if p.gradient_checkpointing:
+        transformer.enable_gradient_checkpointing()
+    if p.fp8_storage:
+        transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute_dtype)
+    if p.group_offload:
+        transformer.enable_group_offload(onload_device=torch.device(device), offload_device=torch.device("cpu"),
+                                         offload_type="block_level", num_blocks_per_group=1, use_stream=True)
+    else:
+        transformer.to(device)
+
+
+def next_mode_hint(mode: str) -> str:
+    """What to try after running out of memory in `mode`."""
+    if mode in NEXT_MODE:
+        return f"set train.memory = \"{NEXT_MODE[mode]}\" in project.toml"
+    return "lower train.resolution (e.g. 768) or train.rank (e.g. 16)"
