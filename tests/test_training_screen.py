@@ -233,7 +233,7 @@ async def test_live_metrics_move_chart_and_progress(project: Project) -> None:
         for step in range(301, 351):
             event(app, protocol.EV_METRIC, {"run": td.RUN, "step": step, "epoch": 4, "loss": 0.04,
                                             "loss_smooth": 0.041, "lr": 3e-4, "grad_norm": 0.7,
-                                            "sec_per_step": 1.2, "peak_mem": 22_000, "total_steps": 1000,
+                                            "sec_per_step": 1.2, "peak_mem": 21.5, "total_steps": 1000,
                                             "total_epochs": 10, "eta_s": 780.0, "t": 0})
         await pilot.pause(1.3)  # the pane's own timer redraws (chart at most once a second)
         assert chart.drawn["loss"][0][-1] == 350

@@ -31,7 +31,7 @@ def metrics(n: int, total_steps: int, total_epochs: int = 10, **over: Any) -> di
     steps = list(range(1, n + 1))
     per_epoch = max(1, total_steps // total_epochs)
     cols = {"step": steps, "epoch": [1 + (s - 1) // per_epoch for s in steps], "loss": loss, "loss_smooth": smooth,
-            "lr": [2.5e-4] * n, "grad_norm": [0.42] * n, "sec_per_step": [1.5] * n, "peak_mem": [21_504.0] * n,
+            "lr": [2.5e-4] * n, "grad_norm": [0.42] * n, "sec_per_step": [1.5] * n, "peak_mem": [21.5] * n,
             "t": [1.7e9 + s for s in steps]}
     cols.update(over)
     return cols
@@ -40,7 +40,7 @@ def metrics(n: int, total_steps: int, total_epochs: int = 10, **over: Any) -> di
 def run_record(step: int, total_steps: int, state: str = "running", total_epochs: int = 10) -> dict[str, Any]:
     return {"name": RUN, "state": state, "job_id": 1, "created": 1.7e9, "updated": 1.7e9, "step": step,
             "total_steps": total_steps, "epoch": 1 + (step - 1) * total_epochs // total_steps,
-            "total_epochs": total_epochs, "lora": "", "message": "", "config": {"optimizer": "prodigy"}}
+            "total_epochs": total_epochs, "lora": "", "message": "", "config": {"train": {"optimizer": "prodigy"}}}
 
 
 def samples(root: Path, steps: list[int], prompts: int = 4, draw: bool = True) -> list[dict[str, Any]]:

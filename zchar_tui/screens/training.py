@@ -54,9 +54,9 @@ class TrainingScreen(PaneScreen):
         Binding("z", "zoom", "Zoom", id="chart_zoom", tooltip="Loss chart: all steps / last 10k / 1k / 200"),
         Binding("t", "switch_tab", "Samples/Ckpts", id="train_tab", tooltip="Show samples or checkpoints"),
         Binding("p", "pin", "Pin", id="checkpoint_pin", show=False,
-                tooltip="Pin/unpin the highlighted checkpoint (pinned ones are never deleted)"),
+                tooltip="Pin/unpin the highlighted checkpoint (pinned ones are kept)"),
         Binding("c", "compare", "Compare", id="checkpoint_compare", show=False,
-                tooltip="Queue a comparison grid: marked (Space) or highlighted checkpoints × strengths 0.6/0.8/1.0"),
+                tooltip="Compare marked (Space) or highlighted checkpoints at strengths 0.6/0.8/1.0"),
         Binding("e", "edit_settings", "Settings", id="train_settings", show=False,
                 tooltip="Jump to the run settings form"),
         Binding("escape", "leave_form", "Leave form", id="train_leave_form", show=False,
@@ -178,12 +178,14 @@ class TrainingScreen(PaneScreen):
         panel = self.query_one(TrainProgress)
         job = state.active_train_job()
         loading = state.loading.get(job["id"]) if job else None
-        loading = loading if loading and self._loading_at >= self._metric_at else None  # hidden from the 1st step
+        if not loading or loading.get("stage") == "ready" or self._loading_at < self._metric_at:
+            loading = None  # hidden once loading is over or steps are arriving
         if h is None:
             panel.show(None, loading=loading)
             panel.show_warnings(vram_warnings(state.telemetry))
             return
-        optimizer = (h.run.get("config") or {}).get("optimizer") or self.zapp.settings.train.optimizer
+        run_train = ((h.run.get("config") or {}).get("train") or {})  # the settings the run was started with
+        optimizer = run_train.get("optimizer") or self.zapp.settings.train.optimizer
         f = figures(h, state.progress.get(job["id"]) if job else None)
         panel.show(f, prodigy=optimizer == "prodigy", loading=loading)
         chart = self.query_one(LossChart)

@@ -48,7 +48,7 @@ class Figures:
     eta_s: float | None = None
     lr: float | None = None
     grad_norm: float | None = None
-    peak_mem: float | None = None  # MiB
+    peak_mem: float | None = None  # GiB (torch's peak allocation, CUDA only)
 
 
 def _last(column: Any) -> float | None:
@@ -149,7 +149,7 @@ class TrainProgress(Vertical):
             fig.append(fmt_num(f.grad_norm, ".3g"))
             if f.peak_mem is not None:
                 fig.append("  peak mem ", style="dim")
-                fig.append(f"{f.peak_mem / 1024:.1f} GiB")
+                fig.append(f"{f.peak_mem:.1f} GiB")
             lines["figures"] = fig.plain
             rows.append(fig)
         lines["run"] = head.plain
