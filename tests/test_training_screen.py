@@ -293,8 +293,13 @@ async def test_contact_sheet_thumbnails_and_preview(project: Project) -> None:
         assert sheet.grid.steps == [100, 200, 300, 400]
         assert len(sheet.query(SampleCell)) == 16  # 4 prompts × 4 steps, 3 of them still empty
 
-        first = next(c for c in sheet.query(SampleCell) if c.sample and c.sample["step"] == 200)
-        first.focus()
+        await pilot.press("v")  # the newest sample: prompt 1 at step 400
+        assert isinstance(app.focused, SampleCell) and app.focused.sample["step"] == 400
+        await pilot.press("down")  # prompts 2–4 have nothing at step 400 yet: focus stays
+        assert app.focused.sample["step"] == 400
+        await pilot.press("left", "left", "down")
+        assert (app.focused.sample["step"], app.focused.sample["prompt_index"]) == (200, 1)
+        await pilot.press("up")
         await pilot.press("enter")
         await pilot.pause()
         preview = app.screen

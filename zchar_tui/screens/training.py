@@ -53,6 +53,8 @@ class TrainingScreen(PaneScreen):
         Binding("l", "toggle_log", "Log scale", id="chart_log", tooltip="Loss chart: linear / logarithmic"),
         Binding("z", "zoom", "Zoom", id="chart_zoom", tooltip="Loss chart: all steps / last 10k / 1k / 200"),
         Binding("t", "switch_tab", "Samples/Ckpts", id="train_tab", tooltip="Show samples or checkpoints"),
+        Binding("v", "samples", "View samples", id="train_view_samples", show=False,
+                tooltip="Go to the newest validation samples (arrows move, Enter opens)"),
         Binding("p", "pin", "Pin", id="checkpoint_pin", show=False,
                 tooltip="Pin/unpin the highlighted checkpoint (pinned ones are kept)"),
         Binding("c", "compare", "Compare", id="checkpoint_compare", show=False,
@@ -230,7 +232,7 @@ class TrainingScreen(PaneScreen):
             if yes:
                 self.zapp.engine_call("cancel", job_id=job["id"])
 
-        what = "Stop the training run after this step? It saves a checkpoint; Resume carries on from it." if job[
+        what = "Stop after this step? A checkpoint is saved; r resumes." if job[
             "state"] == "running" else f"Cancel queued training job {job['id']}?"
         self.app.push_screen(ConfirmScreen(what, yes="Stop"), answer)
 
@@ -266,7 +268,13 @@ class TrainingScreen(PaneScreen):
         tabs.active = "tab-checkpoints" if tabs.active == "tab-samples" else "tab-samples"
 
     def action_edit_settings(self) -> None:
-        self.query_one(RunForm).query("Input, Select").first().focus()
+        fields = self.query("RunForm Input, RunForm Select")
+        if fields:  # the form mounts just after the first frame
+            fields.first().focus()
+
+    def action_samples(self) -> None:
+        self.query_one(TabbedContent).active = "tab-samples"
+        self.query_one(ContactSheet).focus_latest()
 
     def action_leave_form(self) -> None:
         self.query_one(LossChart).query_one("#loss-plot").focus()
@@ -305,9 +313,17 @@ class TrainingScreen(PaneScreen):
             if "unknown job kind" not in str(exc) or len(params["loras"]) != 1:
                 self.notify(str(exc), title="Cannot queue the comparison", severity="error", timeout=10)
                 return
+            ids = []
             for strength in params["strengths"]:
-                self.zapp.submit_job("gen", {"prompt": params["prompt"], "seed": params["seed"], "seed_mode": "fixed",
-                                             "loras": [{"path": params["loras"][0], "strength": strength}]})
+                gen = {"prompt": params["prompt"], "seed": params["seed"], "seed_mode": "fixed",
+                       "loras": [{"path": params["loras"][0], "strength": strength}]}
+                try:
+                    ids += (await self.zapp.engine_request("submit", kind="gen", params=gen))["job_ids"]
+                except EngineError as gen_exc:
+                    self.notify(str(gen_exc), title="Cannot queue the comparison", severity="error", timeout=10)
+                    return
+            self.notify(f"queued comparison (jobs {', '.join(map(str, ids))}): this checkpoint at strengths "
+                        f"{', '.join(map(str, params['strengths']))}; see the Queue pane", timeout=5)
             return
         ids = result.get("job_ids", [])
         self.notify(f"queued comparison grid (job {', '.join(map(str, ids))}): {len(params['loras'])} checkpoint(s) "

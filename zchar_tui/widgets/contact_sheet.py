@@ -55,6 +55,19 @@ class Grid:
         prompts = {row_key(s): s.get("prompt", "") for s in samples}
         return cls(rows, steps, cells, epochs, prompts)
 
+    def neighbour(self, sample: dict[str, Any], drow: int, dstep: int) -> dict[str, Any] | None:
+        """The next sample from `sample` in a direction (rows: prompts, columns: steps), skipping gaps."""
+        r, step = row_key(sample), int(sample["step"])
+        if r not in self.rows or step not in self.steps:
+            return None
+        ri, si = self.rows.index(r) + drow, self.steps.index(step) + dstep
+        while 0 <= ri < len(self.rows) and 0 <= si < len(self.steps):
+            found = self.cells.get((self.rows[ri], self.steps[si]))
+            if found:
+                return found
+            ri, si = ri + drow, si + dstep
+        return None
+
 
 def load_thumbnail(path: Path, size: int = THUMB_PX) -> PILImage:
     from PIL import Image
@@ -78,7 +91,13 @@ class SampleCell(Widget, can_focus=True):
     SampleCell > .thumb {{ width: {CELL_W - 2}; height: {THUMB_H}; }}
     SampleCell > .placeholder {{ width: 1fr; height: 1fr; color: $text-muted; content-align: center middle; }}
     """
-    BINDINGS = [Binding("enter", "open", "Preview", id="sample_open", tooltip="Open this sample larger")]
+    BINDINGS = [
+        Binding("enter", "open", "Preview", id="sample_open", tooltip="Open this sample larger"),
+        Binding("left", "move(0, -1)", "Earlier", id="sample_left", show=False, tooltip="The sample to the left"),
+        Binding("right", "move(0, 1)", "Later", id="sample_right", show=False, tooltip="The sample to the right"),
+        Binding("up", "move(-1, 0)", "Up", id="sample_up", show=False, tooltip="The prompt above"),
+        Binding("down", "move(1, 0)", "Down", id="sample_down", show=False, tooltip="The prompt below"),
+    ]
 
     class Open(Message):
         def __init__(self, sample: dict[str, Any]) -> None:
@@ -105,6 +124,11 @@ class SampleCell(Widget, can_focus=True):
     def action_open(self) -> None:
         if self.sample:
             self.post_message(self.Open(self.sample))
+
+    def action_move(self, drow: int, dstep: int) -> None:
+        sheet = next((a for a in self.ancestors if isinstance(a, ContactSheet)), None)
+        if sheet is not None and self.sample:
+            sheet.focus_near(self.sample, drow, dstep)
 
     def on_click(self, event: events.Click) -> None:
         self.action_open()
@@ -223,6 +247,27 @@ class ContactSheet(ScrollableContainer):
     def loading_done(self) -> bool:
         return all(c.loaded for c in self.query(SampleCell))
 
+    def _cell(self, row: tuple[int, int], step: int) -> SampleCell | None:
+        if row not in self._rows or step not in self.grid.steps:
+            return None
+        return self._rows[row].query(SampleCell)[self.grid.steps.index(step)]
+
+    def focus_latest(self) -> None:
+        """Focus the newest sample of the first prompt."""
+        for step in reversed(self.grid.steps):
+            for row in self.grid.rows:
+                cell = self._cell(row, step)
+                if cell is not None and cell.sample:
+                    cell.focus()
+                    return
+
+    def focus_near(self, sample: dict[str, Any], drow: int, dstep: int) -> None:
+        """Move focus to the next filled cell in a direction (empty cells are skipped)."""
+        nxt = self.grid.neighbour(sample, drow, dstep)
+        cell = self._cell(row_key(nxt), int(nxt["step"])) if nxt else None
+        if cell is not None:
+            cell.focus()
+
     @on(SampleCell.Open)
     def _open(self, event: SampleCell.Open) -> None:
         event.stop()
@@ -287,18 +332,10 @@ class SamplePreview(ModalScreen[None]):
         box.mount(preview_class(self.protocol)(image) if image is not None else Static(error or ""))
 
     def action_move(self, drow: int, dstep: int) -> None:
-        g = self.grid
-        r, step = row_key(self.sample), int(self.sample["step"])
-        if r not in g.rows or step not in g.steps:
-            return
-        ri, si = g.rows.index(r) + drow, g.steps.index(step) + dstep
-        while 0 <= ri < len(g.rows) and 0 <= si < len(g.steps):
-            nxt = g.cells.get((g.rows[ri], g.steps[si]))
-            if nxt:
-                self.sample = nxt
-                self._show()
-                return
-            ri, si = ri + drow, si + dstep
+        nxt = self.grid.neighbour(self.sample, drow, dstep)
+        if nxt:
+            self.sample = nxt
+            self._show()
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

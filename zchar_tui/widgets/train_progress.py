@@ -99,7 +99,7 @@ class TrainProgress(Vertical):
     TrainProgress > Static { height: auto; }
     TrainProgress #train-warnings { color: $warning; display: none; }
     """
-    BAR_W = 36
+    BAR_W = 36  # at most; narrower panes get shorter bars so the figures after them stay readable
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -119,7 +119,8 @@ class TrainProgress(Vertical):
         f = self.figures
         grid = Table.grid(padding=(0, 1))
         grid.add_column(width=5, no_wrap=True)
-        grid.add_column(width=self.BAR_W, no_wrap=True)
+        bar_w = max(10, min(self.BAR_W, (self.size.width or 120) - 52))
+        grid.add_column(width=bar_w, no_wrap=True)
         grid.add_column(no_wrap=True, overflow="ellipsis")
         lines: dict[str, str] = {}
         colours = self.app.get_css_variables()
@@ -128,7 +129,7 @@ class TrainProgress(Vertical):
             ld = self.loading_stage
             lines["loading"] = f"{ld.get('stage', '')}: {ld.get('message', '')}".strip(": ")
             grid.add_row(*_bar_row("load", ld.get("done") or 0, ld.get("total") or None, lines["loading"],
-                                   self.BAR_W, colours))
+                                   bar_w, colours))
         if f is None:
             head = Text("No training run yet: press s to start one.", style="dim")
         else:
@@ -140,8 +141,8 @@ class TrainProgress(Vertical):
             total = f"{f.total_steps:,}" if f.total_steps else "?"
             lines["step"] = f"{f.step:,}/{total} · {speed}{eta}"
             lines["epoch"] = f"{f.epoch}/{f.total_epochs or '?'}"
-            grid.add_row(*_bar_row("step", f.step, f.total_steps or None, lines["step"], self.BAR_W, colours))
-            grid.add_row(*_bar_row("epoch", f.epoch, f.total_epochs or None, lines["epoch"], self.BAR_W, colours))
+            grid.add_row(*_bar_row("step", f.step, f.total_steps or None, lines["step"], bar_w, colours))
+            grid.add_row(*_bar_row("epoch", f.epoch, f.total_epochs or None, lines["epoch"], bar_w, colours))
             fig = Text()
             fig.append("lr×d " if self.prodigy else "lr ", style="dim")
             fig.append(fmt_num(f.lr, ".3g"))
@@ -156,6 +157,10 @@ class TrainProgress(Vertical):
         self.lines = lines
         self.query_one("#train-run", Static).update(head)
         self.query_one("#train-bars", Static).update(Group(*rows))
+
+    def on_resize(self) -> None:
+        if self.is_mounted:
+            self.show(self.figures, self.prodigy, self.loading_stage)
 
     def show_warnings(self, warnings: list[str]) -> None:
         w = self.query_one("#train-warnings", Static)
