@@ -7,6 +7,7 @@ image, so moving the cursor never re-encodes pictures (TUI.md).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Label, Static
+from textual.worker import get_current_worker
 
 from zchar_tui.images import preview_class, thumbnail_class
 
@@ -228,20 +230,33 @@ class ContactSheet(ScrollableContainer):
         if rest:
             self._load_thumbnails(rest)
 
+    class ThumbnailReady(Message):
+        def __init__(self, cell: SampleCell, image: PILImage | None) -> None:
+            super().__init__()
+            self.cell = cell
+            self.image = image
+
     @work(thread=True, group="thumbnails")
     def _load_thumbnails(self, cells: list[SampleCell]) -> None:
+        worker = get_current_worker()
         for cell in cells:
+            if worker.is_cancelled:
+                return
             path = cell.sample["path"]
             try:
                 image = load_thumbnail(self.project_root / path)
             except Exception:  # a missing or broken file shows as "unreadable", never an error dialog
                 image = None
             self._thumbs[path] = image
-            self.app.call_from_thread(self._deliver, cell, image)
+            # A message, not call_from_thread: that blocks on the UI loop and, if the UI quits meanwhile (an SSH
+            # drop), leaves a thread that keeps the process from exiting.
+            with contextlib.suppress(RuntimeError):  # the UI loop already closed
+                self.post_message(self.ThumbnailReady(cell, image))
 
-    def _deliver(self, cell: SampleCell, image: PILImage | None) -> None:
-        if cell.is_attached and not cell.loaded:
-            cell.show_image(image, self.protocol)
+    @on(ThumbnailReady)
+    def _deliver(self, event: ThumbnailReady) -> None:
+        if event.cell.is_attached and not event.cell.loaded:
+            event.cell.show_image(event.image, self.protocol)
 
     @property
     def loading_done(self) -> bool:
@@ -315,6 +330,11 @@ class SamplePreview(ModalScreen[None]):
             (s.get("prompt", ""), "italic"), "\n", (s["path"], "dim")))
         self._load(self.project_root / s["path"], s["path"])
 
+    class Loaded(Message):
+        def __init__(self, key: str, image: PILImage | None, error: str | None) -> None:
+            super().__init__()
+            self.key, self.image, self.error = key, image, error
+
     @work(thread=True, exclusive=True, group="preview")
     def _load(self, path: Path, key: str) -> None:
         image, error = None, None
@@ -322,14 +342,16 @@ class SamplePreview(ModalScreen[None]):
             image = load_preview(path)
         except Exception as exc:  # shown in the preview instead of the picture
             error = f"cannot read {key}: {exc}"
-        self.app.call_from_thread(self._place, key, image, error)
+        with contextlib.suppress(RuntimeError):  # the UI loop already closed
+            self.post_message(self.Loaded(key, image, error))
 
-    def _place(self, key: str, image: PILImage | None, error: str | None) -> None:
-        if key != self.sample["path"]:
+    @on(Loaded)
+    def _place(self, event: Loaded) -> None:
+        if event.key != self.sample["path"]:
             return  # the user moved on meanwhile
         box = self.query_one("#preview-image", Vertical)
         box.remove_children()
-        box.mount(preview_class(self.protocol)(image) if image is not None else Static(error or ""))
+        box.mount(preview_class(self.protocol)(event.image) if event.image is not None else Static(event.error or ""))
 
     def action_move(self, drow: int, dstep: int) -> None:
         nxt = self.grid.neighbour(self.sample, drow, dstep)
