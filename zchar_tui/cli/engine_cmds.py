@@ -37,6 +37,33 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+def run_line(run: dict[str, Any], metric: dict[str, Any] | None) -> str:
+    """`run NAME: STATE, step S/T, epoch E/N, loss L (smoothed M), X s/step, ETA D` — what is known of it."""
+    parts = [f"run {run['name']}: {run['state']}"]
+    m = metric or {}
+    step = m.get("step") or run.get("step")
+    total = m.get("total_steps") or run.get("total_steps")
+    if step:
+        parts.append(f"step {step}/{total or '?'}")
+    epoch, epochs = m.get("epoch") or run.get("epoch"), m.get("total_epochs") or run.get("total_epochs")
+    if epoch:
+        parts.append(f"epoch {epoch}/{epochs or '?'}")
+    if isinstance(m.get("loss"), (int, float)):
+        smooth = m.get("loss_smooth")
+        smoothed = f" (smoothed {smooth:.4f})" if isinstance(smooth, (int, float)) else ""
+        parts.append(f"loss {m['loss']:.4f}{smoothed}")
+    if isinstance(m.get("sec_per_step"), (int, float)):
+        parts.append(f"{m['sec_per_step']:.2f} s/step")
+    if run["state"] in ("running", "stopping"):
+        eta = m.get("eta_s")
+        if eta is None and step and total and isinstance(m.get("sec_per_step"), (int, float)):
+            eta = (total - step) * m["sec_per_step"]
+        parts.append(f"ETA {fmt_duration(eta)}")
+    if run.get("message"):
+        parts.append(run["message"])
+    return ", ".join(parts)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     project, _ = load_project(args.project)
     if not engine_running(project):
@@ -52,13 +79,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"queued: {st['queued']}")
     run, metric = st.get("run"), st.get("metric")
     if run:
-        line = f"run {run['name']}: {run['state']}"
-        if metric:
-            line += (f", step {metric.get('step')}/{metric.get('total_steps') or run.get('total_steps') or '?'}"
-                     f", loss {metric.get('loss', float('nan')):.4f}")
-            if run["state"] == "running":
-                line += f", ETA {fmt_duration(metric.get('eta_s'))}"
-        print(line)
+        print(run_line(run, metric))
     tel = st.get("telemetry") or {}
     for g in tel.get("gpus", []):
         print(f"gpu {g['index']}: {g.get('name')} {g.get('mem_used')}/{g.get('mem_total')} MiB, util {g.get('util')}%")

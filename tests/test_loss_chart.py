@@ -1,0 +1,93 @@
+"""The loss chart: min/max downsampling, windows, log axis, and the widget drawing at most two points a column."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from textual.app import App, ComposeResult
+
+from zchar_tui.widgets.downsample import finite, last_steps, minmax
+from zchar_tui.widgets.loss_chart import LogAxisFormatter, LossChart, LossPlot, rolling_mean
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=3000), st.integers(1, 300))
+def test_minmax_keeps_extremes_order_and_bound(values: list[float], buckets: int) -> None:
+    y = np.array(values)
+    x = np.arange(1, len(y) + 1, dtype=float)
+    dx, dy = minmax(x, y, buckets)
+    assert len(dx) <= max(len(y), 2 * buckets + 2) and (len(y) > 2 * buckets or len(dx) == len(y))
+    assert np.all(np.diff(dx) > 0)  # still in step order, no point twice
+    assert dx[0] == 1 and dx[-1] == len(y)  # the whole x range
+    assert dy.min() == y.min() and dy.max() == y.max()
+    assert np.array_equal(dy, y[dx.astype(int) - 1])  # only real points
+
+
+def test_minmax_keeps_a_single_spike() -> None:
+    y = np.full(100_000, 0.05)
+    y[54_321] = 3.0
+    x = np.arange(1, 100_001, dtype=float)
+    dx, dy = minmax(x, y, 200)
+    assert len(dx) <= 402 and 3.0 in dy and dx[dy.argmax()] == 54_322
+
+
+def test_finite_and_last_steps() -> None:
+    x = np.array([1.0, 2, 3, 4, 5])
+    y = np.array([1.0, np.nan, 3, np.inf, 5])
+    fx, fy = finite(x, y)
+    assert fx.tolist() == [1, 3, 5] and fy.tolist() == [1, 3, 5]
+    lx, _ = last_steps(x, x, 2)
+    assert lx.tolist() == [4, 5]
+    assert last_steps(x, x, None)[0] is x
+
+
+def test_log_axis_ticks_are_real_values() -> None:
+    fmt = LogAxisFormatter()
+    ticks = fmt.get_ticks(math.log10(0.012), math.log10(0.4))
+    labels = fmt.get_labels_for_ticks(ticks)
+    assert "0.1" in labels and all(0.012 <= 10**t <= 0.4 for t in ticks)
+    assert 2 <= len(ticks) <= 8
+
+
+def test_rolling_mean() -> None:
+    assert rolling_mean(np.array([1.0, 3, 5, 7]), window=2).tolist() == [1, 2, 4, 6]
+
+
+class ChartApp(App[None]):
+    CSS = "LossChart { width: 100; height: 20; }"
+
+    def compose(self) -> ComposeResult:
+        yield LossChart(id="chart")
+
+
+async def test_chart_draws_100k_points_as_two_per_column() -> None:
+    app = ChartApp()
+    async with app.run_test(size=(110, 24)) as pilot:
+        chart = app.query_one(LossChart)
+        steps = np.arange(1, 100_001, dtype=float)
+        loss = 0.05 + 0.04 * np.exp(-steps / 20_000) + 0.01 * np.sin(steps)
+        chart.set_data(steps, loss, None)  # no smoothed column from the engine: a rolling mean stands in
+        assert chart.redraw()
+        await pilot.pause()
+        width = chart.query_one(LossPlot).size.width - chart.query_one(LossPlot).margin_left
+        x, _ = chart.drawn["loss"]
+        assert 0 < len(x) <= 2 * width + 2 and x[0] == 1 and x[-1] == 100_000
+        assert np.isfinite(chart.drawn["smooth"][1]).all()
+        assert not chart.redraw()  # nothing changed: nothing drawn
+
+        chart.toggle_log()
+        assert chart.redraw()
+        assert np.allclose(10 ** chart.drawn["loss"][1].max(), loss.max())
+
+        assert chart.cycle_zoom() == 10_000
+        chart.redraw()
+        x, _ = chart.drawn["loss"]
+        assert x[0] > 90_000 and x[-1] == 100_000
+        title = str(app.query_one("#loss-title").render())
+        assert "last 10,000 steps" in title and "log" in title
+
+        chart.set_data(steps[:50], loss[:50], None)  # a short series: zoom skips windows wider than it
+        assert chart.cycle_zoom() is None or chart.window < 49
