@@ -33,6 +33,7 @@ async def test_keys_switch_panes_and_tabs_follow(tiny_project: Project) -> None:
             assert app.current_mode == mode
             tabs = app.screen.query_one("PaneTabs")
             assert tabs.active == f"tab-{mode}"
+        assert len(app.state._listeners) == 4  # one per pane: an event reaches each pane once
 
 
 async def test_clicking_a_tab_switches_pane(tiny_project: Project) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import select
 import signal
+import threading
+import time
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +37,7 @@ from zchar_tui.widgets.status_header import StatusHeader
 THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"
 REPLACEABLE = {protocol.EV_TELEMETRY, protocol.EV_PROGRESS, protocol.EV_LOADING, protocol.EV_ENGINE}
 RECONNECT_S = 2.0
+EXIT_DEADLINE_S = 2.0  # after the terminal is lost
 
 
 def load_themes(folder: Path = THEMES_DIR) -> list[Theme]:
@@ -99,7 +103,7 @@ class ZcharApp(App[None]):
         if not self.is_headless:
             loop = asyncio.get_running_loop()
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGHUP, self.exit)
+                loop.add_signal_handler(signal.SIGHUP, self.terminal_lost)
         if self._connect:
             self._engine_wanted.set()
             self.run_engine_link()
@@ -222,7 +226,16 @@ class ZcharApp(App[None]):
             self.refresh_header(self.screen)
         self._reload_if_edited()
         if not self.is_headless and _stdin_hung_up():
-            self.exit()  # the SSH session or terminal went away: never spin on a dead tty
+            self.terminal_lost()
+
+    def terminal_lost(self) -> None:
+        """The SSH session or terminal went away: exit, and never hang or spin on a dead tty.
+
+        Textual's shutdown writes to the terminal and can block for good on a full output queue once nobody reads
+        it; the dashboard has nothing to save (the engine keeps all state), so a short deadline ends the process.
+        """
+        threading.Thread(target=_exit_soon, args=(EXIT_DEADLINE_S,), daemon=True, name="zchar-exit").start()
+        self.exit()
 
     def refresh_header(self, screen: Screen) -> None:
         with contextlib.suppress(Exception):
@@ -257,6 +270,11 @@ class ZcharApp(App[None]):
         if isinstance(screen, PaneScreen):
             yield from screen.palette_commands()
         yield from super().get_system_commands(screen)
+
+
+def _exit_soon(delay: float) -> None:
+    time.sleep(delay)
+    os._exit(0)
 
 
 def _stdin_hung_up() -> bool:

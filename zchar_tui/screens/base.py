@@ -39,6 +39,7 @@ class PaneScreen(Screen):
     def compose_body(self) -> ComposeResult:
         yield from ()
 
+    # Textual calls the on_mount of every class in the MRO: subclasses must not call super().on_mount().
     def on_mount(self) -> None:
         self._unlisten = self.zapp.state.listen(self.on_engine_event)
         self.zapp.refresh_header(self)

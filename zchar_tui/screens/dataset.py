@@ -17,7 +17,6 @@ class DatasetScreen(PaneScreen):
         yield DataTable(id="dataset-table", classes="pane-body", cursor_type="row")
 
     def on_mount(self) -> None:
-        super().on_mount()
         table = self.query_one(DataTable)
         table.add_columns("image", "caption")
         project = self.zapp.project

@@ -74,7 +74,6 @@ class QueueScreen(PaneScreen):
             yield Gallery(self.zapp.project.root, self.zapp.config.image_protocol, id="gallery")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(DataTable).add_columns("job", "kind", "state", "progress", "seed", "what", "message")
         self._dirty = True
         self._outputs_dirty = True

@@ -136,7 +136,6 @@ class TemplatesScreen(PaneScreen):
                 yield Button("Save validation prompts (ctrl+b)", id="save-validation")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self._refresh_templates()
         self._update_preview()
 
