@@ -25,7 +25,7 @@ EV_JOB_REMOVED = "job.removed"  # {id}
 EV_PROGRESS = "job.progress"  # {job_id, step, total, message, eta_s}
 EV_LOADING = "loading"  # {job_id, stage, done, total, message}: model download/load stages
 EV_RUN = "run"  # the full run record (see store.Store.run_dict)
-EV_METRIC = "train.metric"  # {run, step, epoch, loss, loss_smooth, lr, grad_norm, sec_per_step, peak_mem,
+EV_METRIC = "train.metric"  # {run, step, epoch, loss, loss_smooth, lr, grad_norm, sec_per_step, peak_mem (GiB),
 #                             total_steps, total_epochs, eta_s}
 EV_REWIND = "train.rewind"  # {run, step}: metrics after `step` were dropped (resumed from a checkpoint)
 EV_SAMPLE = "train.sample"  # {run, epoch, step, prompt_index, seed, prompt, path}
