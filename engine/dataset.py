@@ -33,9 +33,10 @@ from engine.project import IMAGE_EXTENSIONS, Project, ProjectError, Settings, at
 MIN_IMAGES, GOOD_IMAGES, PRO_IMAGES = 5, 15, 30
 SCAN_SIDE = 512  # measures are taken on a copy this size (JPEGs decode straight to it)
 THUMB_SIDE = 128
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 DUPLICATE_DISTANCE = 8  # pHash bits: resized/re-encoded copies are 0–2, burst shots a few, different pictures 10+
-BLUR_LIMIT = 0.72  # blur effect score (0 sharp … 1 blurry); a sharp photo scores ~0.3–0.5
+DUPLICATE_COLOUR = 24.0  # and similar colours (mean difference of quarter averages, 0..255): not just the same layout
+BLUR_LIMIT = 0.6  # blur effect score (0 sharp … 1 blurry): sharp photos score 0.2–0.45, drawings less
 DARK_MEAN, BRIGHT_MEAN, CLIPPED_SHARE = 35.0, 225.0, 0.6
 MAX_ASPECT = 2.0
 LEVELS = ("error", "warning", "info")
@@ -57,6 +58,7 @@ class Measures:
     highlights: float = 0.0
     shadows: float = 0.0
     phash: str = ""
+    colours: list[int] = field(default_factory=list)  # see image_stats.colour_signature
     faces: int | None = None  # None: face detection unavailable
     notes: list[str] = field(default_factory=list)
     error: str = ""
@@ -146,6 +148,7 @@ def measure(data: bytes, key: str, thumb: Path | None = None) -> Measures:
     m = Measures(key=key, width=loaded.width, height=loaded.height, format=loaded.format,
                  blur=round(image_stats.blur_effect(np.asarray(gray)), 4), brightness=round(brightness, 2),
                  highlights=round(highlights, 4), shadows=round(shadows, 4), phash=image_stats.phash(gray),
+                 colours=image_stats.colour_signature(work),
                  faces=len(faces.detect(gray)) if faces.available() else None, notes=loaded.notes)
     if thumb is not None:
         write_thumbnail(work, thumb)
@@ -226,7 +229,7 @@ def scan(project: Project, settings: Settings, *, thumbs: bool = False, workers:
     cache = HealthCache(project)
     images, others = dataset_files(project)
     found: dict[str, Measures] = {}
-    todo: list[tuple[Path, os.stat_result | None]] = []
+    todo: list[tuple[Path, os.stat_result]] = []
     for path in images:
         problem = _symlink_problem(project, path)
         if problem:
@@ -243,15 +246,16 @@ def scan(project: Project, settings: Settings, *, thumbs: bool = False, workers:
         else:
             found[path.name] = m  # type: ignore[assignment]
 
-    done = 0
+    done = decoded = 0
     lock = threading.Lock()
 
-    def work(item: tuple[Path, os.stat_result | None]) -> tuple[str, Measures]:
-        nonlocal done
+    def work(item: tuple[Path, os.stat_result]) -> tuple[str, Measures]:
+        nonlocal done, decoded
         path, st = item
-        m = _measure_file(project, cache, path, st, thumbs, cancel)
+        m, fresh = _measure_file(project, cache, path, st, thumbs, cancel)
         with lock:
             done += 1
+            decoded += fresh
             if progress:
                 progress(done, len(todo), path.name)
         return path.name, m
@@ -263,27 +267,28 @@ def scan(project: Project, settings: Settings, *, thumbs: bool = False, workers:
                 found[name] = m
         cache.save({p.name for p in images})
     report = evaluate(project, settings, [(p, found[p.name]) for p in images if p.name in found], others)
-    report.measured = len(todo)
+    report.measured = decoded
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _measure_file(project: Project, cache: HealthCache, path: Path, st: os.stat_result | None, thumbs: bool,
-                  cancel: CancelFn | None) -> Measures:
+def _measure_file(project: Project, cache: HealthCache, path: Path, st: os.stat_result, thumbs: bool,
+                  cancel: CancelFn | None) -> tuple[Measures, bool]:
+    """(measures, whether the image had to be decoded): a renamed or restored file is found by its content."""
     if cancel and cancel():
-        return Measures(error="scan cancelled before this image")
+        return Measures(error="scan cancelled before this image"), False
     try:
         data = read_bytes(path)
     except ImageReadError as exc:
-        return Measures(error=str(exc))  # not cached: permissions and the like can change without the content
+        return Measures(error=str(exc)), False  # not cached: permissions can change without the content
     key = content_key(data)
     m = cache.measures.get(key)
     thumb = thumbnail_path(project, key) if thumbs else None
-    if _stale(m) or (thumb is not None and not m.error and not thumb.is_file()):  # type: ignore[union-attr]
+    fresh = m is None or _stale(m) or (thumb is not None and not m.error and not thumb.is_file())
+    if fresh:
         m = measure(data, key, thumb)
-    if st is not None:
-        cache.put(path.name, st, m)  # type: ignore[arg-type]
-    return m  # type: ignore[return-value]
+    cache.put(path.name, st, m)  # type: ignore[arg-type]
+    return m, fresh  # type: ignore[return-value]
 
 
 def _symlink_problem(project: Project, path: Path) -> str:
@@ -364,15 +369,18 @@ def image_flags(item: ImageHealth, settings: Settings) -> list[Flag]:
     aspect = max(m.width, m.height) / max(1, min(m.width, m.height))
     if aspect > MAX_ASPECT:
         flags.append(Flag("warning", "aspect", f"aspect {aspect:.1f}:1 is extreme; crop it closer to square"))
-    if m.blur >= BLUR_LIMIT:
-        flags.append(Flag("warning", "blurry", f"looks blurry (blur score {m.blur:.2f}; sharp photos are under "
+    if m.blur >= 0.99:
+        flags.append(Flag("warning", "flat", "has almost no detail (a flat or empty picture)"))
+    elif m.blur >= BLUR_LIMIT:
+        flags.append(Flag("warning", "blurry", f"looks blurry (blur score {m.blur:.2f}; sharp photos score under "
                                                f"{BLUR_LIMIT})"))
     if m.brightness < DARK_MEAN or m.shadows > CLIPPED_SHARE:
-        flags.append(Flag("warning", "dark", f"under-exposed (mean brightness {m.brightness:.0f}/255, "
-                                             f"{m.shadows:.0%} crushed to black)"))
+        flags.append(Flag("warning", "dark", f"under-exposed (mean brightness {m.brightness:.0f}/255"
+                                             + (f", {m.shadows:.0%} crushed to black)" if m.shadows >= 0.01 else ")")))
     elif m.brightness > BRIGHT_MEAN or m.highlights > CLIPPED_SHARE:
-        flags.append(Flag("warning", "bright", f"over-exposed (mean brightness {m.brightness:.0f}/255, "
-                                               f"{m.highlights:.0%} clipped to white)"))
+        flags.append(Flag("warning", "bright", f"over-exposed (mean brightness {m.brightness:.0f}/255"
+                                               + (f", {m.highlights:.0%} clipped to white)" if m.highlights >= 0.01
+                                                  else ")")))
     if m.faces == 0:
         flags.append(Flag("info", "no face", "no frontal face found (fine for profile or back views)"))
     elif m.faces and m.faces > 1:
@@ -402,11 +410,12 @@ def caption_flags(cap: Caption, trigger: str) -> list[Flag]:
 
 
 def _flag_duplicates(report: DatasetReport) -> None:
-    """Union-find over pairs within DUPLICATE_DISTANCE, among included readable images."""
+    """Union-find over close pairs (same structure and colours), among included readable images."""
     items = [it for it in report.items if not it.excluded and not it.measures.error and it.measures.phash]
     if len(items) < 2:
         return
-    dist = image_stats.hamming_matrix([it.measures.phash for it in items])
+    close = (image_stats.hamming_matrix([it.measures.phash for it in items]) <= DUPLICATE_DISTANCE) & \
+        (image_stats.colour_distance_matrix([it.measures.colours or [0] * 12 for it in items]) <= DUPLICATE_COLOUR)
     parent = list(range(len(items)))
 
     def root(i: int) -> int:
@@ -415,7 +424,7 @@ def _flag_duplicates(report: DatasetReport) -> None:
             i = parent[i]
         return i
 
-    for i, j in zip(*(dist <= DUPLICATE_DISTANCE).nonzero(), strict=True):
+    for i, j in zip(*close.nonzero(), strict=True):
         if i < j:
             parent[root(int(i))] = root(int(j))
     groups: dict[int, list[int]] = {}

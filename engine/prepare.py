@@ -77,17 +77,22 @@ class PrepareResult:
     unchanged: int = 0  # sources already imported with the same options (a re-run)
     face_check: str = ""  # why faces were not looked for, when they were asked for
 
-    def summary(self) -> list[str]:
-        lines = [f"written {len(self.written)} image(s) to dataset/"]
-        lines += [f"  {w.source} → {w.dest}" + (f" ({'; '.join(w.notes)})" if w.notes else "") for w in self.written]
+    def lines(self) -> list[tuple[str, str]]:
+        """(line, level) pairs: what was written (with notes), what was skipped and why."""
+        out = [(f"written {len(self.written)} image(s) to dataset/", "ok" if self.written else "info")]
+        out += [(f"  {w.source} → {w.dest}" + (f" ({'; '.join(w.notes)})" if w.notes else ""), "info")
+                for w in self.written]
         if self.unchanged:
-            lines.append(f"unchanged {self.unchanged} (already imported with these options)")
+            out.append((f"unchanged {self.unchanged} (already imported with these options)", "info"))
         if self.skipped:
-            lines.append(f"skipped {len(self.skipped)}:")
-            lines += [f"  {src}: {why}" for src, why in self.skipped]
+            out.append((f"skipped {len(self.skipped)}:", "warning"))
+            out += [(f"  {src}: {why}", "warning") for src, why in self.skipped]
         if self.face_check:
-            lines.append(self.face_check + "; used centre crops")
-        return lines
+            out.append((self.face_check + "; used centre crops", "warning"))
+        return out
+
+    def summary(self) -> list[str]:
+        return [line for line, _level in self.lines()]
 
 
 @dataclass
