@@ -79,18 +79,18 @@ def load_rgb(data: bytes, draft: int | None = None) -> LoadedImage:
     if getattr(im, "is_animated", False):
         notes.append(f"animated ({getattr(im, 'n_frames', '?')} frames): the first frame is used")
     try:
+        if draft and fmt == "JPEG":
+            im.draft("RGB", (draft, draft))
+        im.load()  # before getexif(): for some formats that decodes the image and would swallow the error
+    except Exception as exc:
+        raise ImageReadError(f"truncated or corrupt image data ({_short(exc)})") from None
+    try:
         orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
     except Exception:
         orientation = 1
         notes.append("EXIF data unreadable: orientation left as stored")
     if orientation in _SWAPPED_ORIENTATIONS:
         w, h = h, w
-    try:
-        if draft and fmt == "JPEG":
-            im.draft("RGB", (draft, draft))
-        im.load()
-    except Exception as exc:
-        raise ImageReadError(f"truncated or corrupt image data ({_short(exc)})") from None
     if orientation != 1:
         try:
             im = ImageOps.exif_transpose(im)
