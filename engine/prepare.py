@@ -288,7 +288,7 @@ def _import_one(project: Project, settings: Settings, src: _Source, options: Pre
     image = loaded.image
     face = None
     if options.face_detect and faces.available():
-        found = faces.detect(image, max_side=FACE_DETECT_SIDE, scale_step=1.1)
+        found = faces.detect(image, max_side=FACE_DETECT_SIDE, scale_step=1.1, min_fraction=1 / 16)
         face = found[0] if found else None
         if not found:
             notes.append("no face found: centre crop")

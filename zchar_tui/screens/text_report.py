@@ -31,7 +31,7 @@ class ReportScreen(ModalScreen[None]):
             text = Text()
             for line, level in self.lines:
                 text.append(line + "\n", style=LEVEL_STYLES.get(level, ""))
-            yield Static(text)
+            yield Static(text, id="report-body")
             yield Label("Esc or Enter closes", classes="muted")
 
     def action_close(self) -> None:
