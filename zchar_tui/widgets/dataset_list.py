@@ -52,7 +52,7 @@ class DatasetRow(Horizontal):
 
     DEFAULT_CSS = f"""
     DatasetRow {{ height: {ROW_HEIGHT}; padding: 0 1 0 0; }}
-    DatasetRow.-selected {{ background: $boost; }}
+    DatasetRow.-selected {{ background: $primary 20%; }}
     DatasetRow.-selected .row-gutter {{ background: $accent; }}
     DatasetRow .row-gutter {{ width: 1; height: 100%; }}
     DatasetRow .row-thumb {{ width: {THUMB_WIDTH}; height: {ROW_HEIGHT}; }}
