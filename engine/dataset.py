@@ -280,6 +280,8 @@ def scan(project: Project, settings: Settings, *, thumbs: bool = False, workers:
             for name, m in pool.map(work, todo):
                 found[name] = m
         cache.save({p.name for p in images})
+    if thumbs:
+        _prune_thumbnails(project, {m.key for m in found.values() if m.key})
     report = evaluate(project, settings, [(p, found[p.name]) for p in images if p.name in found], others)
     report.measured = decoded
     report.seconds = time.perf_counter() - started
@@ -303,6 +305,16 @@ def _measure_file(project: Project, cache: HealthCache, path: Path, st: os.stat_
         m = measure(data, key, thumb)
     cache.put(path.name, st, m)  # type: ignore[arg-type]
     return m, fresh  # type: ignore[return-value]
+
+
+def _prune_thumbnails(project: Project, keep: set[str]) -> None:
+    """Drop thumbnails of pictures no longer in dataset/ (replaced, edited or trashed: rebuilt if they return)."""
+    folder = project.state_dir / "thumbs"
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.endswith(".jpg") and entry.name[:-4] not in keep:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def _symlink_problem(project: Project, path: Path) -> str:

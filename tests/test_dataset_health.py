@@ -267,8 +267,10 @@ def test_second_scan_decodes_nothing_and_renames_are_found_by_content(project: P
     os.replace(project.dataset_dir / "i0.png", project.dataset_dir / "renamed.png")
     third = scan(project, thumbs=True)
     assert third.measured == 0 and "renamed.png" in {it.name for it in third.items}
+    old_key = next(it.measures.key for it in third.items if it.name == "i1.png")
     landscape(99, 300).save(project.dataset_dir / "i1.png")  # new content under an old name
-    assert scan(project).measured == 1
+    assert scan(project, thumbs=True).measured == 1
+    assert not dataset.thumbnail_path(project, old_key).exists()  # stale thumbnails are pruned
 
 
 def test_a_corrupt_cache_is_ignored(project: Project) -> None:

@@ -27,6 +27,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from engine.prepare import PrepareError, PrepareOptions, prepare
@@ -35,7 +36,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     options = PrepareOptions(size=args.size, face_detect=args.face_detect, crop_face_ratio=args.crop_face_ratio,
                              force=args.force, format=args.format)
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.description}"), transient=True) as bar:
+                  TextColumn("{task.description}"), transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("", total=None)
 
         def progress(done: int, total: int, name: str) -> None:
