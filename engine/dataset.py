@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import threading
@@ -24,6 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
 
 from engine import faces, image_stats
 from engine.captions import Caption, caption_path, has_trigger, leads_with_trigger, read_caption
@@ -142,8 +146,6 @@ def measure(data: bytes, key: str, thumb: Path | None = None) -> Measures:
         work = work.copy()
         work.thumbnail((SCAN_SIDE, SCAN_SIDE), reducing_gap=2.0)
     gray = work.convert("L")
-    import numpy as np
-
     brightness, highlights, shadows = image_stats.exposure(gray)
     m = Measures(key=key, width=loaded.width, height=loaded.height, format=loaded.format,
                  blur=round(image_stats.blur_effect(np.asarray(gray)), 4), brightness=round(brightness, 2),
@@ -155,11 +157,7 @@ def measure(data: bytes, key: str, thumb: Path | None = None) -> Measures:
     return m
 
 
-def write_thumbnail(image: Any, path: Path) -> None:
-    import io
-
-    from PIL import Image, ImageOps
-
+def write_thumbnail(image: Image.Image, path: Path) -> None:
     thumb = ImageOps.pad(image, (THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR, color=(24, 24, 24))
     buf = io.BytesIO()
     thumb.save(buf, "JPEG", quality=90)

@@ -142,12 +142,14 @@ async def test_external_editor(project: Project, monkeypatch: pytest.MonkeyPatch
         assert item(screen, "img_01.png").caption.text == "mika, edited elsewhere"
 
 
-async def test_external_editor_unavailable_is_a_message(project: Project) -> None:
+async def test_external_editor_unavailable_is_a_message(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    messages: list[str] = []
+    monkeypatch.setattr(DatasetScreen, "notify", lambda self, message, **kw: messages.append(message))
     async with ZcharApp(project, connect=False).run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("E")  # a headless app cannot suspend: a notification, not a crash
         await settle(pilot)
-        assert any("editor" in n.message for n in pilot.app._notifications)
+        assert any("cannot hand over to an editor" in m for m in messages)
 
 
 async def test_exclude_toggles_project_toml_and_clears_the_duplicate(project: Project) -> None:

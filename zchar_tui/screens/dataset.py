@@ -6,6 +6,7 @@ see engine/dataset.py for why not in the engine). The list draws only the rows o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from textual import work
 from textual.app import ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
@@ -169,14 +171,8 @@ class DatasetScreen(PaneScreen):
         for item in report.items:
             key = item.measures.key
             if key and key not in self.thumbs and not item.measures.error:
-                path = dataset.thumbnail_path(app.project, key)
-                try:
-                    from PIL import Image
-
-                    with Image.open(path) as im:
-                        thumbs[key] = im.convert("RGB")
-                except OSError:
-                    continue
+                with contextlib.suppress(OSError), Image.open(dataset.thumbnail_path(app.project, key)) as im:
+                    thumbs[key] = im.convert("RGB")
         app.call_from_thread(self._apply_report, report, thumbs)
 
     def _apply_report(self, report: dataset.DatasetReport, thumbs: dict[str, Any]) -> None:
