@@ -510,8 +510,8 @@ class TrashRecord:
 
 def trash_image(project: Project, name: str) -> TrashRecord:
     """Move a dataset image and its caption to `.zchar/trash/<time>/` (same filesystem: a rename, nothing copied)."""
-    image = project.inside(project.dataset_dir / name)
-    if image.parent != project.dataset_dir or not (image.is_file() or image.is_symlink()):
+    image = project.dataset_dir / name  # not resolved: a symlink is moved itself, never what it points to
+    if Path(name).name != name or name in (".", "..") or not (image.is_file() or image.is_symlink()):
         raise ProjectError(f"{name}: not an image in dataset/")
     folder = project.state_dir / "trash" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
     folder.mkdir(parents=True, exist_ok=False)

@@ -22,7 +22,7 @@ from typing import Any
 from PIL import Image
 
 from engine import faces
-from engine.captions import caption_path, decode_caption, write_caption
+from engine.captions import caption_path, read_caption, write_caption
 from engine.dataset import content_key
 from engine.image_io import ImageReadError, load_rgb, read_bytes
 from engine.project import IMAGE_EXTENSIONS, Project, ProjectError, Settings, atomic_write_bytes, with_trigger
@@ -100,7 +100,6 @@ class _Source:
     path: Path
     rel: str
     dest_stem: str = ""
-    caption: Path | None = None
 
 
 ProgressFn = Callable[[int, int, str], None]
@@ -183,7 +182,6 @@ def _contains(folder: Path, inner: Path) -> bool:
 def _collect(raw: Path, raw_root: Path, result: PrepareResult) -> list[_Source]:
     """Image files under `raw` (sorted); everything else gets a skip reason. Symlinks must stay inside `raw`."""
     sources: list[_Source] = []
-    captions: dict[str, Path] = {}
     for folder, dirnames, filenames in os.walk(raw, followlinks=False):
         base = Path(folder)
         dirnames.sort()
@@ -212,14 +210,12 @@ def _collect(raw: Path, raw_root: Path, result: PrepareResult) -> list[_Source]:
                     result.skipped.append((rel, "a broken symlink"))
                     continue
             if suffix == ".txt":
-                captions[path.with_suffix("").as_posix()] = path
-            elif suffix in IMAGE_EXTENSIONS:
+                continue  # a caption that came with a photo: read when the photo is imported
+            if suffix in IMAGE_EXTENSIONS:
                 sources.append(_Source(path, rel))
             else:
                 result.skipped.append((rel, _UNSUPPORTED_HINTS.get(suffix, f"not an image type zchar reads "
                                                                           f"({suffix or 'no extension'})")))
-    for src in sources:
-        src.caption = captions.get(src.path.with_suffix("").as_posix())
     return sources
 
 
@@ -310,7 +306,7 @@ def _import_one(project: Project, settings: Settings, src: _Source, options: Pre
     try:
         atomic_write_bytes(dest, buf.getvalue())
         if not caption_path(dest).exists():
-            write_caption(dest, with_trigger(settings.trigger, _raw_caption(src)))
+            write_caption(dest, with_trigger(settings.trigger, read_caption(src.path).text))
         else:
             notes.append(f"kept the existing {caption_path(dest).name}")
     except (OSError, ProjectError) as exc:
@@ -319,14 +315,3 @@ def _import_one(project: Project, settings: Settings, src: _Source, options: Pre
         manifest[dest.name] = record
     return Written(src.rel, dest.name, notes)
 
-
-def _raw_caption(src: _Source) -> str:
-    """A caption that came with the raw photo (IMAGE.txt beside it), else ''."""
-    if src.caption is None:
-        return ""
-    with contextlib.suppress(OSError):
-        data = src.caption.read_bytes()
-        if len(data) <= 64 * 1024:
-            text, _encoding = decode_caption(data)
-            return " ".join(text.split())
-    return ""

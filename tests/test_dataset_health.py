@@ -308,6 +308,14 @@ def test_trash_refuses_paths_outside_the_dataset(project: Project) -> None:
     assert project.toml_path.is_file()
 
 
+def test_trashing_a_symlink_moves_the_link_not_its_target(project: Project, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.png"
+    landscape(44, 300).save(target)
+    os.symlink(target, project.dataset_dir / "link.png")
+    record = dataset.trash_image(project, "link.png")
+    assert record.moves[0][1].is_symlink() and target.is_file()
+
+
 # --- zchar check ---------------------------------------------------------------------------------------------------
 
 def test_zchar_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
