@@ -1,7 +1,7 @@
 """Dataset health scan speed: cold (nothing cached) and cached, on generated photo-like images.
 
     python bench/dataset_scan.py                  # 500 × 1024² JPEGs (goals: cold ≤ 10 s, cached ≤ 1 s on 2 cores)
-    python bench/dataset_scan.py --format png     # the same as lossless PNGs (slower to decode: no reduced decode)
+    python bench/dataset_scan.py --format png     # lossless PNGs: no reduced decode, ~2× the CPU, slow to generate
 
 The cold scan is the Dataset pane's: measures + thumbnails, faces when OpenCV's cascade is installed.
 """

@@ -37,7 +37,7 @@ from engine.project import IMAGE_EXTENSIONS, Project, ProjectError, Settings, at
 MIN_IMAGES, GOOD_IMAGES, PRO_IMAGES = 5, 15, 30
 SCAN_SIDE = 512  # measures are taken on a copy this size (JPEGs decode straight to it)
 THUMB_SIDE = 128
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 DUPLICATE_DISTANCE = 8  # pHash bits: resized/re-encoded copies are 0–2, burst shots a few, different pictures 10+
 DUPLICATE_COLOUR = 24.0  # and similar colours (mean difference of quarter averages, 0..255): not just the same layout
 BLUR_LIMIT = 0.6  # blur effect score (0 sharp … 1 blurry): sharp photos score 0.2–0.45, drawings less
