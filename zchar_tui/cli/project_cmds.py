@@ -10,7 +10,7 @@ from engine.project import ProjectError, init_project
 from zchar_tui.cli.common import CliError, add_project_arg, load_project
 from zchar_tui.config import IMAGE_PROTOCOLS, UserConfig
 
-MIN_IMAGES, GOOD_IMAGES, PRO_IMAGES = 5, 15, 30
+LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "ok": "green", "great": "bold green", "info": "dim"}
 
 
 def register(sub: Any) -> None:
@@ -72,10 +72,15 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     project, settings = load_project(args.project)
+    from rich.console import Console
+    from rich.text import Text
+
     from engine import dataset
 
     report = dataset.check_dataset(project, settings)
-    print(dataset.format_report(report))
+    console = Console(highlight=False, soft_wrap=True)  # colours only on a terminal; plain text when piped
+    for line, level in dataset.report_lines(report):
+        console.print(Text(line, style=LEVEL_STYLES.get(level, "")))
     return 1 if report.errors else 0
 
 
