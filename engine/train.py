@@ -100,6 +100,10 @@ class Trainer:
             self.total_steps = min(self.total_steps, max_steps)
         self.total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         ckpt_state = self._read_resume_state(resume_dir) if resume_dir else None
+        buckets = len({i.bucket for i in self.items})
+        ctx.log(f"run {self.run_name}: {len(self.items)} images in {buckets} bucket(s), {self.steps_per_epoch} "
+                f"steps per epoch, {self.total_steps} steps in {self.total_epochs} epoch(s); LoRA rank {t.rank}, "
+                f"alpha {t.alpha:g}, {t.optimizer}, {self.device}")
 
         identity = model_identity(s.model)
         feats = train_cache.prepare(self.items, sample_texts(s), s.model, identity, self.project.cache_dir,
@@ -388,7 +392,7 @@ class Trainer:
 
         path = train_adapter.resolve(self.s.model, self.project.root, self.ctx.loading)
         if path is None:
-            if self.s.model.turbo:
+            if self.s.model.turbo and self.s.model.base != "tiny":
                 self.ctx.log("training on Turbo without a training adapter: its 8-step ability may erode "
                              "(set model.training_adapter)", "warning")
             return False

@@ -35,16 +35,14 @@ class MemoryPlan:
         knobs = [name for name, on in (("gradient checkpointing", self.gradient_checkpointing),
                                        ("fp8 weight storage", self.fp8_storage),
                                        ("block offload to CPU", self.group_offload)) if on]
-        return f"memory mode {self.mode}: {', '.join(knobs) or 'everything resident, no checkpointing'}"
+        return f"memory mode {self.mode}: {', '.join(knobs) or 'everything resident, no gradient checkpointing'}"
 
 
 def plan(train: TrainSettings, device: str) -> MemoryPlan:
     mode = train.memory
-    cuda = device.startswith("cuda")
+    cuda = device.startswith("cuda")  # on a CPU only gradient checkpointing applies
     p = MemoryPlan(mode, gradient_checkpointing=train.gradient_checkpointing or mode != "full",
                    fp8_storage=cuda and mode in ("balanced", "low"), group_offload=cuda and mode == "low")
-    if not cuda and mode != "full":
-        p.notes.append(f"memory mode {mode}: on the CPU only gradient checkpointing applies")
     if mode == "low" and train.rank > 16:
         p.notes.append(f"memory mode low with rank {train.rank}: rank 16 saves more memory")
     return p
