@@ -93,14 +93,12 @@ def engine_loop(steps: int) -> tuple[list[float], dict[str, Any]]:
 def plain_loop(steps: int, latents: list[Any], captions: list[Any]) -> list[float]:
     """The same training written as plainly as diffusers + peft + prodigyopt allow."""
     import torch
-    from diffusers import ZImageTransformer2DModel
     from peft import LoraConfig
     from prodigyopt import Prodigy
 
-    from engine.models import TINY_TRANSFORMER
+    from engine.models import build_tiny
 
-    torch.manual_seed(0)
-    transformer = ZImageTransformer2DModel(**TINY_TRANSFORMER)
+    transformer = build_tiny(["transformer"])["transformer"]  # the same weights the engine trains
     transformer.requires_grad_(False)
     transformer.add_adapter(LoraConfig(r=16, lora_alpha=8, target_modules=r"layers\.\d+\.(attention\.(to_q|to_k|"
                                                                             r"to_v|to_out\.0)|feed_forward\.w[123])"))
@@ -197,10 +195,11 @@ def gpu_mode(mode: str, resolutions: list[int], steps: int, warmup: int, rank: i
 
     t0 = time.perf_counter()
     model = build_full("cuda")
-    if mode == "low":  # group offload keeps the blocks in CPU memory
+    memory, _, extra = mode.partition("+")  # "full+ckpt": mode full with train.gradient_checkpointing on
+    if memory == "low":  # the engine loads on the CPU; low mode keeps the blocks there
         model.to("cpu")
         torch.cuda.empty_cache()
-    settings = TrainSettings(rank=rank, alpha=rank / 2, memory=mode, gradient_checkpointing=False)
+    settings = TrainSettings(rank=rank, alpha=rank / 2, memory=memory, gradient_checkpointing=extra == "ckpt")
     named = add_lora(model, settings, seed=0)
     params = [p for _, p in named]
     plan = train_memory.plan(settings, "cuda")
@@ -230,7 +229,7 @@ def gpu_mode(mode: str, resolutions: list[int], steps: int, warmup: int, rank: i
                     times.append(time.perf_counter() - start)
             row["s_step"] = statistics.median(times)
             row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-            row["loss"] = float(loss)
+            row["loss"] = loss.item()
         except torch.OutOfMemoryError:
             row["error"] = "out of memory"
         except Exception as exc:  # report and go on with the next mode
@@ -243,6 +242,53 @@ def gpu_mode(mode: str, resolutions: list[int], steps: int, warmup: int, rank: i
     gc.collect()
     torch.cuda.empty_cache()
     return rows
+
+
+def gpu_check(modes: list[str], steps: int = 8) -> None:
+    """Each mode must train: on a 4-layer full-width model with a fixed batch, the loss falls, every LoRA weight
+    gets a gradient, and the LoRA after `steps` AdamW steps is close to the one trained in mode full."""
+    import torch
+    from diffusers import ZImageTransformer2DModel
+
+    from engine import train_memory
+    from engine.project import TrainSettings
+    from engine.train_step import add_lora, flow_loss, make_optimizer
+
+    cfg = {**FULL_CONFIG, "n_layers": 4, "n_refiner_layers": 1}
+    print(f"check: 4-layer full-width model, 512², fixed batch, AdamW, {steps} steps per mode")
+    trained: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        torch.manual_seed(0)
+        with torch.device("cuda"):
+            model = ZImageTransformer2DModel(**cfg)
+        model = model.to(torch.bfloat16).to("cpu")
+        settings = TrainSettings(rank=16, alpha=16, memory=mode, gradient_checkpointing=False, optimizer="adamw",
+                                 lr=1e-3)
+        named = add_lora(model, settings, seed=0)
+        params = [p for _, p in named]
+        train_memory.apply(model, train_memory.plan(settings, "cuda"), "cuda", torch.bfloat16)
+        model.train()
+        opt = make_optimizer(params, settings)
+        gen = torch.Generator().manual_seed(1)
+        latents = [torch.randn(16, 64, 64, generator=gen)]
+        captions = [torch.randn(CAPTION_TOKENS, cfg["cap_feat_dim"], generator=gen) * 0.5]
+        losses, missing = [], 0
+        for _ in range(steps):
+            loss = flow_loss(model, latents, captions, torch.Generator().manual_seed(2), "cuda", torch.bfloat16)
+            loss.backward()
+            missing = max(missing, sum(p.grad is None for p in params))
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+        trained[mode] = {n: p.detach().float().cpu() for n, p in named}
+        ref = trained.get("full")
+        drift = max(((trained[mode][n] - ref[n]).norm() / ref[n].norm()).item() for n in ref) if ref else 0.0
+        ok = losses[-1] < losses[0] and missing == 0 and drift < 0.1
+        print(f"  {mode:8s} loss {losses[0]:.4f} → {losses[-1]:.4f}, LoRA weights without a gradient: {missing}, "
+              f"LoRA vs full: {drift:.3f}  {'ok' if ok else 'FAILED'}", flush=True)
+        del model, opt, params, named
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def gpu_bench(modes: list[str], resolutions: list[int], steps: int, warmup: int, rank: int) -> None:
@@ -274,11 +320,13 @@ def main() -> int:
     ap.add_argument("--cpu-only", action="store_true")
     ap.add_argument("--gpu-only", action="store_true")
     ap.add_argument("--cpu-steps", type=int, default=40, help="steps per round (3 rounds per loop)")
-    ap.add_argument("--modes", default="full,balanced,low", help="comma-separated memory modes")
+    ap.add_argument("--modes", default="full,full+ckpt,balanced,low",
+                    help="comma-separated memory modes (full+ckpt: full with gradient checkpointing)")
     ap.add_argument("--res", default="512,1024", help="comma-separated square resolutions")
     ap.add_argument("--steps", type=int, default=5, help="timed GPU steps per case")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rank", type=int, default=32)
+    ap.add_argument("--check", action="store_true", help="on CUDA, first check that each memory mode trains")
     args = ap.parse_args()
     import torch
 
@@ -288,6 +336,8 @@ def main() -> int:
         if not torch.cuda.is_available():
             print("CUDA: not available; the GPU table needs a CUDA machine")
         else:
+            if args.check:
+                gpu_check([m for m in args.modes.split(",") if "+" not in m])
             gpu_bench(args.modes.split(","), [int(r) for r in args.res.split(",")], args.steps, args.warmup,
                       args.rank)
     return 0
