@@ -242,7 +242,7 @@ class Trainer:
     # --- run name, resume -----------------------------------------------------------------------------------------
     def _choose_run(self) -> Path | None:
         """Set the run name; return the checkpoint folder to resume from (None: a fresh start)."""
-        from engine.train_checkpoint import complete_checkpoints, latest_run
+        from engine.train_checkpoint import complete_checkpoints, latest_run, remove_leftovers
 
         run = self.params.get("run")
         resume = bool(self.params.get("resume")) or self.ctx.attempts > 0
@@ -253,9 +253,14 @@ class Trainer:
                                 "start a new run instead")
         run = run or time.strftime("run-%Y%m%d-%H%M%S")
         self.run_name = run
+        run_dir = checkpoints_root(self.project) / run
+        remove_leftovers(run_dir)
+        ckpts = complete_checkpoints(run_dir)
         if not resume:
+            if ckpts:
+                raise JobFailed(f"run {run} already has checkpoints (last at step {ckpts[-1][0]}); resume it "
+                                "or start a run with another name")
             return None
-        ckpts = complete_checkpoints(checkpoints_root(self.project) / run)
         if ckpts:
             return ckpts[-1][1]
         if self.params.get("resume") and not self.ctx.attempts:

@@ -78,9 +78,10 @@ def offload_blocks(transformer: Any, device: str) -> None:
     import torch
 
     target = torch.device(device)
+    pin = target.type == "cuda"  # pinned memory makes the copies asynchronous
     offloaded: set[int] = set()
     for block in transformer_blocks(transformer):
-        cpu = {p: p.data.to("cpu").pin_memory() for p in block.parameters() if not p.requires_grad}
+        cpu = {p: _host_copy(p.data, pin) for p in block.parameters() if not p.requires_grad}
         for param, host in cpu.items():
             param.data = host
             offloaded.add(id(param))
@@ -100,6 +101,11 @@ def offload_blocks(transformer: Any, device: str) -> None:
             param.data = param.data.to(target)
     for buf in transformer.buffers():
         buf.data = buf.data.to(target)
+
+
+def _host_copy(tensor: Any, pin: bool) -> Any:
+    host = tensor.to("cpu", copy=True)
+    return host.pin_memory() if pin else host
 
 
 def next_mode_hint(mode: str) -> str:
