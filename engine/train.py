@@ -74,8 +74,7 @@ class Trainer:
             elif is_disk_full(exc):
                 failure = JobFailed(self._disk_message(exc))
             self._free()
-            self._emit_run("failed", message=str(failure or exc) if isinstance(failure or exc, JobFailed)
-                           else describe(exc))
+            self._emit_run("failed", message=str(failure) if failure else describe(exc))
             if failure is not None:
                 raise failure from None
             raise
