@@ -265,6 +265,12 @@ def validate_train(project: Project, settings: Settings, params: dict[str, Any])
         max_steps = _num(params, "max_steps", 0, int, 1, 10_000_000)
     if not resume and run is None:
         run = time.strftime("run-%Y%m%d-%H%M%S")
+    if resume and run is None:  # "the latest run": fixed now, so the job record names the run it resumes
+        from engine.train_checkpoint import latest_run  # stdlib-only at import, like this module
+
+        run = latest_run(project)
+        if run is None:
+            raise JobParamError(f"nothing to resume: no run has a complete checkpoint in {project.loras_dir}")
     return [{"run": run, "resume": resume, "max_steps": max_steps}], []
 
 

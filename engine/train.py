@@ -74,8 +74,7 @@ class Trainer:
             elif is_disk_full(exc):
                 failure = JobFailed(self._disk_message(exc))
             self._free()
-            self._emit_run("failed", message=str(failure or exc) if isinstance(failure or exc, JobFailed)
-                           else describe(exc))
+            self._emit_run("failed", message=str(failure) if failure else describe(exc))
             if failure is not None:
                 raise failure from None
             raise
@@ -100,6 +99,10 @@ class Trainer:
             self.total_steps = min(self.total_steps, max_steps)
         self.total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         ckpt_state = self._read_resume_state(resume_dir) if resume_dir else None
+        buckets = len({i.bucket for i in self.items})
+        ctx.log(f"run {self.run_name}: {len(self.items)} images in {buckets} bucket(s), {self.steps_per_epoch} "
+                f"steps per epoch, {self.total_steps} steps in {self.total_epochs} epoch(s); LoRA rank {t.rank}, "
+                f"alpha {t.alpha:g}, {t.optimizer}, {self.device}")
 
         identity = model_identity(s.model)
         feats = train_cache.prepare(self.items, sample_texts(s), s.model, identity, self.project.cache_dir,
@@ -238,7 +241,7 @@ class Trainer:
     # --- run name, resume -----------------------------------------------------------------------------------------
     def _choose_run(self) -> Path | None:
         """Set the run name; return the checkpoint folder to resume from (None: a fresh start)."""
-        from engine.train_checkpoint import complete_checkpoints, latest_run
+        from engine.train_checkpoint import complete_checkpoints, latest_run, remove_leftovers
 
         run = self.params.get("run")
         resume = bool(self.params.get("resume")) or self.ctx.attempts > 0
@@ -249,9 +252,14 @@ class Trainer:
                                 "start a new run instead")
         run = run or time.strftime("run-%Y%m%d-%H%M%S")
         self.run_name = run
+        run_dir = checkpoints_root(self.project) / run
+        remove_leftovers(run_dir)
+        ckpts = complete_checkpoints(run_dir)
         if not resume:
+            if ckpts:
+                raise JobFailed(f"run {run} already has checkpoints (last at step {ckpts[-1][0]}); resume it "
+                                "or start a run with another name")
             return None
-        ckpts = complete_checkpoints(checkpoints_root(self.project) / run)
         if ckpts:
             return ckpts[-1][1]
         if self.params.get("resume") and not self.ctx.attempts:
@@ -388,7 +396,7 @@ class Trainer:
 
         path = train_adapter.resolve(self.s.model, self.project.root, self.ctx.loading)
         if path is None:
-            if self.s.model.turbo:
+            if self.s.model.turbo and self.s.model.base != "tiny":
                 self.ctx.log("training on Turbo without a training adapter: its 8-step ability may erode "
                              "(set model.training_adapter)", "warning")
             return False

@@ -181,15 +181,20 @@ def read_state(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def remove_leftovers(run_dir: Path) -> None:
+    """Delete temp folders a crash left behind (only while no run writes into run_dir)."""
+    if run_dir.is_dir():
+        for p in run_dir.iterdir():
+            if p.name.startswith((".tmp-", ".old-")):
+                shutil.rmtree(p, ignore_errors=True)
+
+
 def complete_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """(step, folder) of every complete checkpoint of a run, oldest first; leftovers of crashes are removed."""
+    """(step, folder) of every complete checkpoint of a run, oldest first (read-only)."""
     if not run_dir.is_dir():
         return []
     found = []
     for p in run_dir.iterdir():
-        if p.name.startswith((".tmp-", ".old-")):
-            shutil.rmtree(p, ignore_errors=True)
-            continue
         m = _STEP_DIR.match(p.name)
         if m and p.is_dir() and read_state(p) is not None:
             found.append((int(m.group(1)), p))

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from engine.jobs import JobParamError, validate_train
 from engine.project import Project
 from tests.conftest import make_project
 from tests.train_helpers import stop_at, train
@@ -71,6 +72,8 @@ def test_crash_rerun_resumes_from_the_last_complete_checkpoint(project: Project,
 def test_resume_with_changed_settings_warns_or_refuses(tmp_path: Path) -> None:
     project = make_project(tmp_path / "p", **SETTINGS)
     assert train(project, hook=stop_at(1), run="r").result["stopped"]
+    assert "run r already has checkpoints (last at step 1)" in str(train(project, run="r").error)
+    assert validate_train(project, project.load(), {"resume": True})[0][0]["run"] == "r"  # the latest run
     project.update({"train.caption_dropout": 0.1})
     (project.dataset_dir / "img_00.txt").write_text("mika, a new caption")
     rec = train(project, hook=stop_at(2), run="r", resume=True)
@@ -86,3 +89,5 @@ def test_resume_without_checkpoint_is_refused(tmp_path: Path) -> None:
     project = make_project(tmp_path / "p")
     rec = train(project, run=None, resume=True)
     assert "nothing to resume" in str(rec.error)
+    with pytest.raises(JobParamError, match="nothing to resume"):
+        validate_train(project, project.load(), {"resume": True})
