@@ -64,7 +64,8 @@ def read_caption(image: Path) -> Caption:
     text = " ".join(text.replace("\r", "\n").split())  # one line; newlines and runs of spaces collapse
     problem = ""
     if encoding not in ("utf-8", "utf-8-sig"):
-        problem = f"{path.name} is {encoding.upper()}-encoded; training reads UTF-8 (press e and save to convert)"
+        problem = (f"{path.name} is {encoding.upper()}-encoded; zchar reads it, but other trainers expect UTF-8 "
+                   "(press e and save to convert)")
     return Caption(text=text, exists=True, encoding=encoding, problem=problem)
 
 

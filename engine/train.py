@@ -34,6 +34,9 @@ TRACKED = ("trigger", "excluded", "model", "train")
 
 def run_job(ctx: Any) -> dict[str, Any]:
     """Engine entry: one training run (new or resumed) with the project's settings."""
+    from engine import generate
+
+    generate.release()  # the generation pipeline kept between jobs would hold the GPU memory the run needs
     return Trainer(ctx, ctx.project.load()).run()
 
 

@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import captions
 from engine.dataset import MIN_IMAGES
 from engine.errors import JobFailed
 from engine.project import Project, Settings, list_images, with_trigger
@@ -54,12 +55,9 @@ def nearest_bucket(width: int, height: int, buckets: list[tuple[int, int]]) -> t
 
 
 def read_caption(image: Path, trigger: str) -> str:
-    """The `.txt` sidecar (one line, whitespace folded), led by the trigger word; the trigger alone if missing."""
-    cap = image.with_suffix(".txt")
-    text = ""
-    if cap.is_file():
-        text = " ".join(cap.read_text("utf-8", errors="replace").split())
-    return with_trigger(trigger, text)
+    """The `.txt` sidecar in whatever common encoding it has (one line), led by the trigger word; the trigger
+    alone when it is missing or unusable (binary, oversized: the dataset check reports those)."""
+    return with_trigger(trigger, captions.read_caption(image).text)
 
 
 def scan(project: Project, settings: Settings, log: callable | None = None) -> list[Item]:

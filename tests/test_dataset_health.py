@@ -115,7 +115,7 @@ def test_captions_in_odd_encodings_are_read(tmp_path: Path, data: bytes, text: s
     image.with_suffix(".txt").write_bytes(data)
     cap = read_caption(image)
     assert cap.text == text
-    assert bool(cap.problem) == (encoding not in ("utf-8", "utf-8-sig"))  # training reads UTF-8: say so
+    assert bool(cap.problem) == (encoding not in ("utf-8", "utf-8-sig"))  # other trainers expect UTF-8: say so
 
 
 def test_unusable_caption_files(project: Project) -> None:

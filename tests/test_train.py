@@ -217,6 +217,11 @@ def test_excluded_images_are_left_out(tmp_path: Path) -> None:
     assert [i.image.name for i in items] == ["img_01.png", "img_02.png", "img_04.png", "img_05.png", "img_06.png"]
     assert items[0].caption == "mika"  # no sidecar: the trigger alone
     assert items[1].caption == "mika, a drawn character, pose 2"
+    (project.dataset_dir / "img_02.txt").write_bytes("mika, café au lait\r\nsecond line".encode("utf-16"))
+    (project.dataset_dir / "img_04.txt").write_bytes(b"\x00\x01binary\x00")
+    items = scan(project, project.load())
+    assert items[1].caption == "mika, café au lait second line"  # UTF-16 with a BOM, read as text
+    assert items[2].caption == "mika"  # an unusable caption falls back to the trigger (the check reports it)
     project.update({"excluded": ["img_00.png", "img_03.png", "img_04.png"]})
     with pytest.raises(Exception, match=r"4 usable image\(s\) .*\(3 excluded\)"):
         scan(project, project.load())
