@@ -157,7 +157,7 @@ messages = st.one_of(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(messages, min_size=1, max_size=5))
 def test_fuzzed_messages_never_crash_or_hang_the_engine(fuzz_engine: Project, batch: list) -> None:
     address, _ = protocol.socket_address(fuzz_engine.socket_path)
