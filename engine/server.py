@@ -20,14 +20,13 @@ import signal
 import socket
 import struct
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from engine import __version__, protocol
 from engine.errors import JobCancelled, describe
+from engine.job_context import BaseJobContext, pin_marker
 from engine.jobs import KINDS, JobParamError
 from engine.project import Project, ProjectError
 from engine.store import Store, StoreError
@@ -39,67 +38,21 @@ SHUTDOWN_WAIT_S = 300.0  # a running job gets this long to checkpoint and stop
 CLIENT_QUEUE = 20000  # events buffered per client before a too-slow client is dropped (it can re-attach)
 
 
-class JobContext:
-    """What a runner (`engine.train.run_job`, `engine.generate.run_job`) gets; safe to use from the worker thread."""
+class JobContext(BaseJobContext):
+    """The engine's context: events go through the engine (stored, then sent to attached clients)."""
 
     def __init__(self, engine: Engine, job: dict[str, Any], previous_results: list[dict[str, Any]]):
+        super().__init__(engine.project, job["params"], job["id"], job["attempts"], previous_results)
         self._engine = engine
         self.job = job
-        self.job_id: int = job["id"]
         self.kind: str = job["kind"]
-        self.params: dict[str, Any] = job["params"]
-        self.attempts: int = job["attempts"]
-        self.project: Project = engine.project
-        self.previous_results = previous_results  # outputs already recorded for this job (re-run after a crash)
-        self.stop_reason: str | None = None  # "cancel" or "shutdown" once asked to stop
-        self._requests: set[str] = set()
-        self._lock = threading.Lock()
-        self._last_progress = 0.0
-
-    @property
-    def should_stop(self) -> bool:
-        return self.stop_reason is not None
-
-    def check_cancel(self) -> None:
-        """For jobs that stop mid-way (generation): raise JobCancelled once asked to stop."""
-        if self.stop_reason:
-            raise JobCancelled("cancelled" if self.stop_reason == "cancel" else "interrupted by engine shutdown")
-
-    def request_stop(self, reason: str) -> None:
-        self.stop_reason = self.stop_reason or reason
-
-    def add_request(self, what: str) -> None:
-        with self._lock:
-            self._requests.add(what)
-
-    def take_requests(self) -> set[str]:
-        with self._lock:
-            taken, self._requests = self._requests, set()
-        return taken
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         self._engine.post(kind, data)
 
-    def progress(self, step: int, total: int, message: str = "", eta_s: float | None = None) -> None:
-        self.emit(protocol.EV_PROGRESS, {"job_id": self.job_id, "step": step, "total": total, "message": message,
-                                         "eta_s": eta_s})
-
-    def loading(self, stage: str, done: float = 0, total: float = 0, message: str = "") -> None:
-        self.emit(protocol.EV_LOADING, {"job_id": self.job_id, "stage": stage, "done": done, "total": total,
-                                        "message": message})
-
     def log(self, message: str, level: str = "info") -> None:
         getattr(log, "warning" if level == "warning" else level, log.info)("job %s: %s", self.job_id, message)
-        self.emit(protocol.EV_LOG, {"level": level, "message": message, "job_id": self.job_id})
-
-    def pinned(self, checkpoint_path: Path | str) -> bool:
-        """Pins are marker files next to the checkpoint, so they survive a lost database."""
-        return pin_marker(Path(checkpoint_path)).exists()
-
-
-def pin_marker(checkpoint_path: Path) -> Path:
-    return checkpoint_path / "pinned" if checkpoint_path.is_dir() else checkpoint_path.with_name(
-        checkpoint_path.name + ".pinned")
+        super().log(message, level)
 
 
 class Client:
@@ -159,30 +112,15 @@ class Engine:
                 client.queue.put_nowait(None)
 
     def _persist(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        s = self.store
-        if kind == protocol.EV_METRIC:
-            s.add_metric(data["run"], data)
-            self.latest_metric[data["run"]] = data
-        elif kind == protocol.EV_REWIND:
-            s.truncate_metrics(data["run"], data["step"])
-        elif kind == protocol.EV_SAMPLE:
-            s.add_sample(data["run"], data)
-        elif kind == protocol.EV_CHECKPOINT:
-            s.upsert_checkpoint(data["run"], data)
-        elif kind == protocol.EV_CHECKPOINT_REMOVED:
-            s.remove_checkpoint(data["run"], data["step"])
-        elif kind == protocol.EV_RUN:
-            fields = {k: v for k, v in data.items() if k != "name"}
-            return s.upsert_run(data["name"], **fields)
-        elif kind == protocol.EV_RESULT:
-            s.add_output(data["job_id"], data)
-        elif kind == protocol.EV_LOG:
-            s.add_log(data.get("level", "info"), data.get("message", ""), data.get("job_id"))
-        elif kind == protocol.EV_PROGRESS and self.current and data.get("total"):
-            s.update_job(data["job_id"], progress=data["step"] / data["total"], message=data.get("message", ""))
-        elif kind == protocol.EV_TELEMETRY:
+        if kind == protocol.EV_TELEMETRY:
             self.telemetry = data
-        return data
+            return data
+        if kind == protocol.EV_METRIC:
+            self.latest_metric[data["run"]] = data
+        elif kind == protocol.EV_PROGRESS and self.current and data.get("total"):
+            self.store.update_job(data["job_id"], progress=data["step"] / data["total"],
+                                  message=data.get("message", ""))
+        return self.store.record_event(kind, data)
 
     def _job_changed(self, job: dict[str, Any]) -> None:
         self.publish(protocol.EV_JOB, job)

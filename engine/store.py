@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine import protocol
 from engine.protocol import METRIC_COLUMNS
 
 log = logging.getLogger("zchar.store")
@@ -283,6 +284,29 @@ class Store:
     def checkpoints(self, run: str) -> list[dict[str, Any]]:
         return [dict(r) | {"pinned": bool(r["pinned"])} for r in self.db.execute(
             "SELECT * FROM checkpoints WHERE run = ? ORDER BY step", (run,))]
+
+    def record_event(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Store what an event says must survive (metrics, samples, checkpoints, runs, results, log lines).
+
+        Returns the event's data as clients should see it (a run event becomes the whole stored run).
+        """
+        if kind == protocol.EV_METRIC:
+            self.add_metric(data["run"], data)
+        elif kind == protocol.EV_REWIND:
+            self.truncate_metrics(data["run"], data["step"])
+        elif kind == protocol.EV_SAMPLE:
+            self.add_sample(data["run"], data)
+        elif kind == protocol.EV_CHECKPOINT:
+            self.upsert_checkpoint(data["run"], data)
+        elif kind == protocol.EV_CHECKPOINT_REMOVED:
+            self.remove_checkpoint(data["run"], data["step"])
+        elif kind == protocol.EV_RUN:
+            return self.upsert_run(data["name"], **{k: v for k, v in data.items() if k != "name"})
+        elif kind == protocol.EV_RESULT:
+            self.add_output(data["job_id"], data)
+        elif kind == protocol.EV_LOG:
+            self.add_log(data.get("level", "info"), data.get("message", ""), data.get("job_id"))
+        return data
 
     # --- outputs and log ----------------------------------------------------------------------------------
     def add_output(self, job_id: int, data: dict[str, Any]) -> None:

@@ -7,33 +7,24 @@ current step (with a checkpoint), exactly as a stop from the dashboard does.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from engine import protocol
+from engine.job_context import BaseJobContext
 from engine.project import Project
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
 
-class ForegroundContext:
-    """The subset of `engine.server.JobContext` that training uses."""
+class ForegroundContext(BaseJobContext):
+    """The engine's job context, stood in for a run in the calling process."""
 
     kind = "train"
 
     def __init__(self, project: Project, params: dict[str, Any], on_event: EventSink | None = None,
                  persist: bool = True):
-        self.project = project
-        self.params = params
-        self.job_id: int | None = None
-        self.attempts = 0
-        self.previous_results: list[dict[str, Any]] = []
-        self.stop_reason: str | None = None
+        super().__init__(project, params)
         self._on_event = on_event
-        self._requests: set[str] = set()
-        self._lock = threading.Lock()
         self._store = None
         if persist:
             from engine.store import Store
@@ -41,66 +32,16 @@ class ForegroundContext:
             project.ensure_dirs()
             self._store = Store(project.db_path)
 
-    @property
-    def should_stop(self) -> bool:
-        return self.stop_reason is not None
-
-    def request_stop(self, reason: str = "cancel") -> None:
-        self.stop_reason = self.stop_reason or reason
-
-    def add_request(self, what: str) -> None:
-        with self._lock:
-            self._requests.add(what)
-
-    def take_requests(self) -> set[str]:
-        with self._lock:
-            taken, self._requests = self._requests, set()
-        return taken
-
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         if self._store is not None:
-            _persist(self._store, kind, data)
+            self._store.record_event(kind, data)
         if self._on_event is not None:
             self._on_event(kind, data)
-
-    def progress(self, step: int, total: int, message: str = "", eta_s: float | None = None) -> None:
-        self.emit(protocol.EV_PROGRESS, {"job_id": None, "step": step, "total": total, "message": message,
-                                         "eta_s": eta_s})
-
-    def loading(self, stage: str, done: float = 0, total: float = 0, message: str = "") -> None:
-        self.emit(protocol.EV_LOADING, {"job_id": None, "stage": stage, "done": done, "total": total,
-                                        "message": message})
-
-    def log(self, message: str, level: str = "info") -> None:
-        self.emit(protocol.EV_LOG, {"level": level, "message": message, "job_id": None})
-
-    def pinned(self, checkpoint_path: Path | str) -> bool:
-        from engine.server import pin_marker
-
-        return pin_marker(Path(checkpoint_path)).exists()
 
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
             self._store = None
-
-
-def _persist(store: Any, kind: str, data: dict[str, Any]) -> None:
-    """What the engine stores for the same events (see `engine.server.Engine._persist`)."""
-    if kind == protocol.EV_METRIC:
-        store.add_metric(data["run"], data)
-    elif kind == protocol.EV_REWIND:
-        store.truncate_metrics(data["run"], data["step"])
-    elif kind == protocol.EV_SAMPLE:
-        store.add_sample(data["run"], data)
-    elif kind == protocol.EV_CHECKPOINT:
-        store.upsert_checkpoint(data["run"], data)
-    elif kind == protocol.EV_CHECKPOINT_REMOVED:
-        store.remove_checkpoint(data["run"], data["step"])
-    elif kind == protocol.EV_RUN:
-        store.upsert_run(data["name"], **{k: v for k, v in data.items() if k != "name"})
-    elif kind == protocol.EV_LOG:
-        store.add_log(data.get("level", "info"), data.get("message", ""), None)
 
 
 def train_foreground(ctx: ForegroundContext) -> dict[str, Any]:
