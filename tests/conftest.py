@@ -71,6 +71,19 @@ def kill_engine(project: Project) -> None:
             time.sleep(0.05)
 
 
+def wait_job(client: SyncClient, job_id: int, *states: str, timeout: float = 90) -> dict:
+    """Poll the engine until the job reaches one of `states`; fail with its last state and message."""
+    deadline = time.monotonic() + timeout
+    job: dict = {}
+    while time.monotonic() < deadline:
+        job = next(j for j in client.request("jobs") if j["id"] == job_id)
+        if job["state"] in states:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} stayed {job.get('state')} ({job.get('error') or job.get('message')}), "
+                         f"expected {states}")
+
+
 @pytest.fixture
 def engine_of() -> Iterator[callable]:
     """`engine_of(project)` → a connected SyncClient; every engine started this way is stopped at teardown."""

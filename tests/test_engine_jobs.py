@@ -10,6 +10,7 @@ import pytest
 from engine import jobs
 from engine.project import Project
 from tests import engine_harness as h
+from tests.conftest import wait_job
 from zchar_tui.client import EngineError, SyncClient
 
 
@@ -22,63 +23,53 @@ def client(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
         yield c
 
 
-def wait_state(client: SyncClient, job_id: int, *states: str, timeout: float = 10) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = next(j for j in client.request("jobs") if j["id"] == job_id)
-        if job["state"] in states:
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} stayed {job['state']}, expected {states}")
-
-
 def submit(client: SyncClient, kind: str, **params: object) -> int:
     return client.request("submit", kind=kind, params=params)["job_ids"][0]
 
 
 def test_one_at_a_time_in_queue_order(client: SyncClient) -> None:
     a, b, c = (submit(client, "wait", gate=i) for i in range(3))
-    wait_state(client, a, "running")
+    wait_job(client, a, "running")
     client.request("move", job_id=c, to="up")  # c before b
-    assert wait_state(client, b, "queued")["state"] == "queued"
+    assert wait_job(client, b, "queued")["state"] == "queued"
     h.gate(0).set()
-    wait_state(client, a, "done")
-    wait_state(client, c, "running")
-    assert wait_state(client, b, "queued")
+    wait_job(client, a, "done")
+    wait_job(client, c, "running")
+    assert wait_job(client, b, "queued")
     h.gate(2).set()
     h.gate(1).set()
-    wait_state(client, b, "done")
+    wait_job(client, b, "done")
 
 
 def test_cancel_queued_and_running(client: SyncClient) -> None:
     a, b = submit(client, "wait", gate=0), submit(client, "wait", gate=1)
-    wait_state(client, a, "running")
+    wait_job(client, a, "running")
     assert client.request("cancel", job_id=b)["state"] == "cancelled"
     assert client.request("cancel", job_id=a)["state"] == "stopping"
-    assert wait_state(client, a, "cancelled")["message"] == "cancelled"
+    assert wait_job(client, a, "cancelled")["message"] == "cancelled"
     with pytest.raises(EngineError, match="only queued or running jobs can be cancelled"):
         client.request("cancel", job_id=a)
 
 
 def test_stop_of_a_resumable_job_and_retry(client: SyncClient) -> None:
     t = submit(client, "resumable")
-    wait_state(client, t, "running")
+    wait_job(client, t, "running")
     client.request("cancel", job_id=t)
-    job = wait_state(client, t, "stopped")
+    job = wait_job(client, t, "stopped")
     assert "stopped (cancel)" in job["message"]
     new = client.request("retry", job_id=t)["job_id"]
-    assert wait_state(client, new, "running")
+    assert wait_job(client, new, "running")
     client.request("cancel", job_id=new)
-    wait_state(client, new, "stopped")
+    wait_job(client, new, "stopped")
 
 
 def test_failure_is_reported_and_the_queue_goes_on(client: SyncClient) -> None:
     bad = submit(client, "crash")
     good = submit(client, "wait", gate=5)
     h.gate(5).set()
-    job = wait_state(client, bad, "failed")
+    job = wait_job(client, bad, "failed")
     assert "internal error: RuntimeError: boom" in job["error"]
-    wait_state(client, good, "done")
+    wait_job(client, good, "done")
     with pytest.raises(EngineError, match="is still"):
         client.request("retry", job_id=submit(client, "wait", gate=6))
     log = client.request("attach")["log"]
@@ -100,7 +91,7 @@ def test_shutdown_stops_the_running_job_cleanly(tiny_project: Project, monkeypat
     monkeypatch.setitem(jobs.KINDS, "resumable", ("tests.engine_harness:run_resumable", h.accept))
     with h.in_process_engine(tiny_project) as engine, SyncClient(tiny_project, spawn=False) as c:
         g = submit(c, "wait", gate=9)
-        wait_state(c, g, "running")
+        wait_job(c, g, "running")
         t = submit(c, "resumable")
         engine.loop.call_soon_threadsafe(engine.request_shutdown)
         deadline = time.monotonic() + 10

@@ -13,19 +13,10 @@ import pytest
 from PIL import Image
 
 from engine.project import Project
+from tests.conftest import wait_job
 from tests.gen_helpers import make_lora
 from zchar_tui.cli import main as cli_main
 from zchar_tui.client import SyncClient, engine_pid, engine_running
-
-
-def wait_job(client: SyncClient, job_id: int, states: tuple[str, ...], timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = next(j for j in client.request("jobs") if j["id"] == job_id)
-        if job["state"] in states:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached {states}: {job}")
 
 
 def wait_progress(client: SyncClient, job_id: int, timeout: float = 60) -> None:
@@ -49,7 +40,7 @@ def test_queue_survives_an_engine_kill(tiny_project: Project, engine_of: Callabl
     client.request("attach", client="test", replay=False)
     first = submit(client, prompt="mika, first", seed=1)
     second = submit(client, prompt="mika, second", seed=2, steps=150)
-    wait_job(client, first, ("done",))
+    wait_job(client, first, "done")
     wait_progress(client, second)
     pid = engine_pid(tiny_project)
     os.kill(pid, signal.SIGKILL)
@@ -58,7 +49,7 @@ def test_queue_survives_an_engine_kill(tiny_project: Project, engine_of: Callabl
         time.sleep(0.05)
     client = engine_of(tiny_project)  # a new engine re-queues the interrupted job and runs it
     assert engine_pid(tiny_project) != pid
-    job = wait_job(client, second, ("done", "failed"))
+    job = wait_job(client, second, "done", "failed")
     assert job["state"] == "done" and job["attempts"] == 1
     done = next(j for j in client.request("jobs") if j["id"] == first)
     assert done["state"] == "done" and done["attempts"] == 0
@@ -88,10 +79,10 @@ def test_cancel_and_a_failed_job_leave_the_queue_running(tiny_project: Project,
     lora.unlink()  # gone before its job runs
     wait_progress(client, long)
     client.request("cancel", job_id=long)
-    job = wait_job(client, long, ("cancelled", "done", "failed"))
+    job = wait_job(client, long, "cancelled", "done", "failed")
     assert job["state"] == "cancelled" and job["progress"] < 1.0
-    job = wait_job(client, doomed, ("done", "failed"))
+    job = wait_job(client, doomed, "done", "failed")
     assert job["state"] == "failed" and "doomed.safetensors is gone" in job["error"]
-    job = wait_job(client, last, ("done", "failed"))
+    job = wait_job(client, last, "done", "failed")
     assert job["state"] == "done"
     assert [p.name for p in tiny_project.outputs_dir.rglob("*.png")] == [f"{last:05d}-3.png"]

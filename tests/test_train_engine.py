@@ -7,20 +7,10 @@ import time
 import pytest
 
 from engine.project import Project
+from tests.conftest import wait_job
 from zchar_tui.client import SyncClient
 
 pytest.importorskip("torch")
-
-
-def wait_job(client: SyncClient, job_id: int, *states: str, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    job: dict = {}
-    while time.monotonic() < deadline:
-        job = next(j for j in client.request("jobs") if j["id"] == job_id)
-        if job["state"] in states:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} stayed {job.get('state')} ({job.get('error') or job.get('message')})")
 
 
 def wait_step(client: SyncClient, step: int, timeout: float = 90) -> None:
