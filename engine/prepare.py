@@ -170,7 +170,7 @@ def prepare(project: Project, settings: Settings, raw: Path, options: PrepareOpt
                 result.skipped.append((src.rel, outcome))
     if result.written:
         project.state_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode("utf-8"))
     result.skipped.sort()
     return result
 

@@ -390,7 +390,8 @@ class Project:
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write via a temp file in the same folder, fsync, then rename: readers see old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The temp name is cut short: a valid 250-byte file name would otherwise make an invalid temp name.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

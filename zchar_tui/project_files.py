@@ -37,7 +37,7 @@ def import_file(project: Project, src: Path | str, folder: Path) -> Path:
         target = folder / f"{src.stem}-{digest[:8]}{src.suffix}"
     if target.exists():
         return target
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
