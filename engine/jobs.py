@@ -16,7 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.project import IMAGE_EXTENSIONS, TEMPLATE_FIELDS, Project, ProjectError, Settings, with_trigger
+from engine.project import (
+    IMAGE_EXTENSIONS,
+    TEMPLATE_FIELDS,
+    Project,
+    ProjectError,
+    Settings,
+    safe_name,
+    with_trigger,
+)
 
 MAX_PROMPT_CHARS = 4000
 MAX_COUNT = 1000
@@ -60,6 +68,11 @@ def resolve_lora(project: Project, name: str) -> Path:
             raise JobParamError(f"LoRA {name}: outside the project; copy it into {project.loras_dir} first") from exc
     for path in candidates:
         if path.is_file():
+            try:
+                project.inside(path)  # a symlink in loras/ may point anywhere
+            except ProjectError as exc:
+                raise JobParamError(f"LoRA {name}: a symlink to a file outside the project; copy the file into "
+                                    f"{project.loras_dir} instead") from exc
             if path.suffix != ".safetensors":
                 raise JobParamError(f"LoRA {name}: only .safetensors files are loaded")
             return path
@@ -258,8 +271,8 @@ def validate_train(project: Project, settings: Settings, params: dict[str, Any])
     """A training run: a new run (named by time unless given) or a resume of an existing one."""
     resume = bool(params.get("resume", False))
     run = params.get("run")
-    if run is not None and (not isinstance(run, str) or not run or "/" in run or run.startswith(".")):
-        raise JobParamError(f"run name {run!r}: expected a plain folder name")
+    if run is not None and (not isinstance(run, str) or len(run) > 100 or safe_name(run) != run):
+        raise JobParamError(f"run name {run!r}: expected a plain folder name (letters, digits, '-', '_', '.')")
     max_steps = params.get("max_steps")
     if max_steps is not None:
         max_steps = _num(params, "max_steps", 0, int, 1, 10_000_000)
