@@ -383,7 +383,11 @@ class Project:
             else:
                 node[leaf] = value
         settings = parse_settings(raw, self.toml_path)
-        write_toml(self.toml_path, raw)
+        try:
+            write_toml(self.toml_path, raw)
+        except OSError as exc:  # a full disk, a read-only folder: the old file is still whole
+            raise ProjectError(f"could not save: {exc.strerror or exc}; the file was left as it was",
+                               self.toml_path) from None
         return settings
 
 
@@ -452,9 +456,12 @@ def init_project(root: Path | str, trigger: str, name: str | None = None, base: 
     name = name or project.root.name
     text = INIT_TEMPLATE.format(name=json.dumps(name), trigger=json.dumps(trigger), base=json.dumps(base))
     parse_settings(tomllib.loads(text), project.toml_path)  # refuse a bad trigger before creating anything
-    project.root.mkdir(parents=True, exist_ok=True)
-    project.ensure_dirs()
-    atomic_write_bytes(project.toml_path, text.encode("utf-8"))
+    try:
+        project.root.mkdir(parents=True, exist_ok=True)
+        project.ensure_dirs()
+        atomic_write_bytes(project.toml_path, text.encode("utf-8"))
+    except OSError as exc:
+        raise ProjectError(f"could not create the project: {exc.strerror or exc}", project.root) from None
     return project
 
 
