@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 import os
 import re
 import tempfile
@@ -199,7 +200,8 @@ def _check_scalar(value: Any, kind: type, f: dataclasses.Field, path: str, probl
         return None
     md = f.metadata
     bad = (
-        ("choices" in md and value not in md["choices"])
+        (kind is float and not math.isfinite(value))  # nan slips through every range check
+        or ("choices" in md and value not in md["choices"])
         or ("min" in md and value < md["min"])
         or ("max" in md and value > md["max"])
         or (md.get("multiple_of") and value % md["multiple_of"] != 0)
