@@ -609,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         asyncio.run(Engine(project).serve())
+    except StoreError as exc:  # e.g. a full disk or a read-only folder: say so in one line, keep the file
+        log.error("engine cannot start: %s", exc)
+        return 1
     except Exception:
         log.exception("engine crashed")
         return 1

@@ -82,6 +82,16 @@ class StoreError(Exception):
     pass
 
 
+class _Unusable(sqlite3.DatabaseError):
+    """A database file that is not ours or fails its integrity check."""
+
+
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """A file to keep aside and replace — not a full disk, a lock or a read-only folder, which pass."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return isinstance(exc, _Unusable) or name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
@@ -91,11 +101,16 @@ class Store:
         self.path = path
         self.recovered_from: Path | None = None
         try:
-            self.db = self._open()
-        except sqlite3.DatabaseError as exc:
-            # Corrupt or someone else's database: keep it aside for inspection, start clean.
-            self.recovered_from = self._move_aside(str(exc))
-            self.db = self._open()
+            try:
+                self.db = self._open()
+            except sqlite3.DatabaseError as exc:
+                if not _corrupt(exc):
+                    raise
+                # Corrupt or someone else's database: keep it aside for inspection, start clean.
+                self.recovered_from = self._move_aside(str(exc))
+                self.db = self._open()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the state database {path}: {exc}") from None
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
@@ -104,9 +119,9 @@ class Store:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
             tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if app_id != APPLICATION_ID and tables:
-                raise sqlite3.DatabaseError(f"not a zchar state database (application_id {app_id:#x})")
+                raise _Unusable(f"not a zchar state database (application_id {app_id:#x})")
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("integrity check failed")
+                raise _Unusable("integrity check failed")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
