@@ -7,6 +7,7 @@ current step (with a checkpoint), exactly as a stop from the dashboard does.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -35,11 +36,15 @@ class ForegroundContext:
         self._requests: set[str] = set()
         self._lock = threading.Lock()
         self._store = None
+        self._warned = False
         if persist:
-            from engine.store import Store
+            from engine.store import Store, StoreError
 
-            project.ensure_dirs()
-            self._store = Store(project.db_path)
+            try:
+                project.ensure_dirs()
+                self._store = Store(project.db_path)
+            except (OSError, StoreError, sqlite3.Error) as exc:
+                self._unsaved(exc)
 
     @property
     def should_stop(self) -> bool:
@@ -59,9 +64,18 @@ class ForegroundContext:
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         if self._store is not None:
-            _persist(self._store, kind, data)
+            try:
+                _persist(self._store, kind, data)
+            except sqlite3.Error as exc:  # e.g. a full disk: the run goes on (its checkpoints say if they can't)
+                if not self._warned:
+                    self._warned = True
+                    self._unsaved(exc)
         if self._on_event is not None:
             self._on_event(kind, data)
+
+    def _unsaved(self, exc: BaseException) -> None:
+        self.log(f"could not save the run's history in {self.project.db_path.name} ({exc}); training goes on, "
+                 "and the dashboard will miss what is not saved", "warning")
 
     def progress(self, step: int, total: int, message: str = "", eta_s: float | None = None) -> None:
         self.emit(protocol.EV_PROGRESS, {"job_id": None, "step": step, "total": total, "message": message,
