@@ -128,6 +128,8 @@ class Engine:
         self._last_activity = time.monotonic()
         self._sampler: Sampler | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._store_failing = False  # the last write to the store failed (reported once until one succeeds)
+        self._unrecorded: dict[int, dict[str, Any]] = {}  # job id -> its end, not yet written (the disk was full)
 
     # --- events -------------------------------------------------------------------------------------------
     def post(self, kind: str, data: dict[str, Any]) -> None:
@@ -140,11 +142,16 @@ class Engine:
         """Persist what must survive, then send to every attached client (loop thread)."""
         try:
             data = self._persist(kind, data)
-        except Exception as exc:  # a full disk must not take the engine down; say so instead
-            log.exception("could not store %s event", kind)
-            if kind != protocol.EV_LOG:
-                self.publish(protocol.EV_LOG, {"level": "error", "message": f"could not save state: {describe(exc)}",
-                                               "job_id": None})
+            if kind in _STORED:
+                self._store_failing = False
+        except Exception as exc:  # a full disk must not take the engine down; say so once, not per event
+            if not self._store_failing:
+                self._store_failing = True
+                log.exception("could not store %s event", kind)
+                self.publish(protocol.EV_LOG, {
+                    "level": "error", "job_id": None,
+                    "message": f"could not save to .zchar/state.db ({describe(exc)}); events are shown but not "
+                               "recorded until it can write again"})
         self.seq += 1
         line = protocol.event(kind, self.seq, time.time(), data)
         for client in list(self.clients):
@@ -199,6 +206,7 @@ class Engine:
     # --- scheduling ---------------------------------------------------------------------------------------
     async def scheduler(self) -> None:
         while not self._stopping.is_set():
+            self._record_unrecorded()
             job = self.store.next_job()
             if job is None:
                 self._wake.clear()
@@ -209,6 +217,14 @@ class Engine:
                 stopper.cancel()
                 continue
             await self._run(job)
+
+    def _record_unrecorded(self) -> None:
+        for job_id, final in list(self._unrecorded.items()):
+            try:
+                self.store.update_job(job_id, **final)
+            except Exception:
+                return
+            del self._unrecorded[job_id]
 
     async def _run(self, job: dict[str, Any]) -> None:
         previous = self.store.outputs(job["id"])
@@ -244,6 +260,7 @@ class Engine:
             job = self.store.update_job(job["id"], **final)
         except Exception as exc:
             log.exception("could not record the end of job %s", job["id"])
+            self._unrecorded[job["id"]] = final  # written as soon as the store can (else re-run after a restart)
             job = {**job, **final, "error": final.get("error") or describe(exc)}
         self._job_changed(job)
         if job["state"] == "failed":
@@ -493,6 +510,7 @@ class Engine:
     async def _idle_watch(self) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(min(30.0, IDLE_EXIT_S / 4))
+            self._record_unrecorded()
             idle = not self.clients and self.current is None and self.store.count_jobs("queued") == 0
             if idle and time.monotonic() - self._last_activity > IDLE_EXIT_S:
                 log.info("idle for %.0f s with no client attached; exiting", IDLE_EXIT_S)
@@ -540,6 +558,11 @@ class Engine:
             self.worker.shutdown(wait=False, cancel_futures=True)
             self.store.close()
             log.info("engine stopped")
+
+
+# Events whose persisting writes to the store (a success of one of these ends a reported store failure).
+_STORED = {protocol.EV_METRIC, protocol.EV_REWIND, protocol.EV_SAMPLE, protocol.EV_CHECKPOINT,
+           protocol.EV_CHECKPOINT_REMOVED, protocol.EV_RUN, protocol.EV_RESULT}
 
 
 class CommandError(Exception):
