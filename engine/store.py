@@ -20,6 +20,7 @@ log = logging.getLogger("zchar.store")
 
 APPLICATION_ID = 0x7A636861  # "zcha": marks the file as ours
 SCHEMA_VERSION = 1
+MAX_RERUNS = 3  # times a job interrupted by an engine crash or kill is queued again
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -210,17 +211,31 @@ class Store:
         self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def recover_interrupted(self) -> list[dict[str, Any]]:
-        """After a crash: running jobs go back to the queue; a stop that was under way is completed."""
+        """After a crash: running jobs go back to the queue (up to MAX_RERUNS times: a job that keeps killing the
+        engine must not do so at every start); a stop that was under way is completed; a training run left
+        "running" says it was interrupted (its job, if re-queued, sets it running again)."""
         changed = []
         for row in self.db.execute("SELECT * FROM jobs WHERE state IN ('running', 'stopping')").fetchall():
             job = self.job_dict(row)
-            if job["state"] == "running":
+            if job["state"] == "running" and job["attempts"] >= MAX_RERUNS:
+                fields = {"state": "failed", "finished": time.time(), "message": "",
+                          "error": f"the engine stopped {job['attempts'] + 1} times while this job ran (a crash, "
+                                   "or killed for lack of memory?); it is not run again by itself — retry it"}
+            elif job["state"] == "running":
                 fields = {"state": "queued", "message": "re-queued: the engine stopped while this job ran",
                           "attempts": job["attempts"] + 1}
             else:
                 final = "stopped" if job["kind"] == "train" else "cancelled"
                 fields = {"state": final, "finished": time.time(), "message": "stopped (the engine restarted)"}
             changed.append(self.update_job(job["id"], **fields))
+        for row in self.db.execute("SELECT * FROM runs WHERE state IN ('running', 'stopping') "
+                                   "AND job_id IS NOT NULL").fetchall():
+            step = self.db.execute("SELECT max(step) FROM metrics WHERE run = ?", (row["name"],)).fetchone()[0]
+            job = self.get_job(row["job_id"])
+            then = (f"it carries on from its last checkpoint when job {job['id']} runs again"
+                    if job and job["state"] == "queued" else "resume it to carry on from its last checkpoint")
+            self.upsert_run(row["name"], state="stopped",
+                            message=f"interrupted at step {step or 0} when the engine stopped; {then}")
         return changed
 
     # --- runs ---------------------------------------------------------------------------------------------
