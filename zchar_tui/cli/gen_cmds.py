@@ -74,7 +74,7 @@ def build_params(project: Project, args: argparse.Namespace) -> dict[str, Any]:
     for ref in args.reference:
         try:
             refs.append(str(import_reference(project, ref).relative_to(project.root)))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise CliError(f"--reference: {exc}") from None
     params["references"] = refs
     if args.strength is not None:
