@@ -22,8 +22,8 @@ from engine.project import init_project
 from engine.train_data import scan as training_images
 from tests.conftest import kill_engine
 from tests.corpus.make_corpus import Corpus, build
-from zchar_tui.cli.common import printable
 from zchar_tui.client import SyncClient
+from zchar_tui.safe_text import printable
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8:strict", "COLUMNS": "400"}

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 from engine.project import Project, ProjectError, Settings
-
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")  # C0 but tab and newline, DEL, C1,
-_UNPRINTABLE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # lone surrogates (non-UTF-8 names)
-
-
-def printable(text: str, one_line: bool = False) -> str:
-    """`text` safe to write to a terminal: control characters (an escape sequence in a file name could restyle or
-    retitle it) and undecodable bytes of file names are shown as escapes, e.g. \\x1b or \\udcff."""
-    pattern = _UNPRINTABLE_LINE if one_line else _UNPRINTABLE
-    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+from zchar_tui.safe_text import printable
 
 
 class CliError(Exception):

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from zchar_tui.cli.common import CliError, load_project, printable
+from zchar_tui.cli.common import CliError, load_project
+from zchar_tui.safe_text import printable
 
 
 def register(sub: Any) -> None:

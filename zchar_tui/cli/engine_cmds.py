@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zchar_tui.cli.common import add_project_arg, load_project, printable
+from zchar_tui.cli.common import add_project_arg, load_project
 from zchar_tui.client import SyncClient, engine_pid, engine_running, stop_engine
+from zchar_tui.safe_text import printable
 
 
 def register(sub: Any) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 
 from engine import protocol
 from engine.project import Project
-from zchar_tui.cli.common import CliError, add_project_arg, load_project, printable
+from zchar_tui.cli.common import CliError, add_project_arg, load_project
 from zchar_tui.client import EngineError, SyncClient
 from zchar_tui.project_files import import_lora, import_reference
+from zchar_tui.safe_text import printable
 
 FINAL_STATES = ("done", "failed", "cancelled", "stopped")
 

@@ -7,8 +7,9 @@ import sys
 from typing import Any
 
 from engine.project import ProjectError, init_project
-from zchar_tui.cli.common import CliError, add_project_arg, load_project, printable
+from zchar_tui.cli.common import CliError, add_project_arg, load_project
 from zchar_tui.config import IMAGE_PROTOCOLS, UserConfig
+from zchar_tui.safe_text import printable
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "ok": "green", "great": "bold green", "info": "dim"}
 

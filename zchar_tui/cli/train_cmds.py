@@ -15,9 +15,10 @@ from engine import protocol
 from engine.errors import JobFailed
 from engine.jobs import JobParamError, validate_train
 from engine.project import Project, Settings
-from zchar_tui.cli.common import CliError, add_project_arg, load_project, printable
+from zchar_tui.cli.common import CliError, add_project_arg, load_project
 from zchar_tui.cli.engine_cmds import fmt_duration
 from zchar_tui.client import SyncClient, engine_running
+from zchar_tui.safe_text import printable
 
 EXIT_STOPPED = 130  # stopped by Ctrl-C (resumable), as shells report an interrupt
 

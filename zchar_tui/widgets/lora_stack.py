@@ -18,6 +18,7 @@ from engine.jobs import LORA_TOTAL_WARNING
 from engine.project import Project
 from zchar_tui.project_files import import_lora
 from zchar_tui.prompt_matrix import strength_band
+from zchar_tui.safe_text import escape
 
 STEP = 0.05
 
@@ -33,7 +34,7 @@ def lora_choices(project: Project) -> list[tuple[str, str]]:
         rel = path.relative_to(project.root)
         parts = path.relative_to(root).parts
         label = path.stem if len(parts) == 1 else f"{' / '.join(parts[-3:-1])}  ({path.stem})"
-        out.append((label, str(rel)))
+        out.append((escape(label), str(rel)))
     return out
 
 
