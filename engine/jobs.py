@@ -53,6 +53,13 @@ def round16(side: int) -> int:
     return max(16, round(side / 16.0) * 16)
 
 
+def lora_files(project: Project, pattern: str = "*.safetensors") -> list[Path]:
+    """LoRA files under loras/, sorted; hidden folders are left out: a checkpoint being written (or cut short by a
+    crash) lives in loras/checkpoints/RUN/.tmp-step-NNNNNN-*/ until it is complete."""
+    root = project.loras_dir
+    return sorted(p for p in root.rglob(pattern) if not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
 def resolve_lora(project: Project, name: str) -> Path:
     """A LoRA by name (loras/NAME.safetensors, checkpoints included) or by a path inside the project."""
     if not isinstance(name, str) or not name.strip():
@@ -60,7 +67,7 @@ def resolve_lora(project: Project, name: str) -> Path:
     candidates = []
     if "/" not in name and not name.endswith(".safetensors"):
         candidates = [project.loras_dir / f"{name}.safetensors",
-                      *sorted(project.loras_dir.rglob(f"*/{name}.safetensors"))]
+                      *lora_files(project, f"*/{name}.safetensors")]
     else:
         try:
             candidates = [project.inside(name)]
@@ -76,7 +83,7 @@ def resolve_lora(project: Project, name: str) -> Path:
             if path.suffix != ".safetensors":
                 raise JobParamError(f"LoRA {name}: only .safetensors files are loaded")
             return path
-    known = sorted(p.stem for p in project.loras_dir.rglob("*.safetensors"))
+    known = sorted(p.stem for p in lora_files(project))
     hint = f"; known: {', '.join(known[:12])}" if known else f"; {project.loras_dir} has none yet"
     raise JobParamError(f"unknown LoRA {name!r}{hint}")
 

@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Static
 
-from engine.jobs import LORA_TOTAL_WARNING
+from engine.jobs import LORA_TOTAL_WARNING, lora_files
 from engine.project import Project
 from zchar_tui.project_files import import_lora
 from zchar_tui.prompt_matrix import strength_band
@@ -28,7 +28,7 @@ def lora_choices(project: Project) -> list[tuple[str, str]]:
     root = project.loras_dir
     if not root.is_dir():
         return []
-    files = sorted(root.rglob("*.safetensors"), key=lambda p: (p.parent != root, str(p)))
+    files = sorted(lora_files(project), key=lambda p: (p.parent != root, str(p)))
     out = []
     for path in files:
         rel = path.relative_to(project.root)
