@@ -8,6 +8,7 @@ The fault points are patches made here, in the test harness; the production code
   sample:STEP      validation samples at STEP: the first PNG is written, the second is half in its temp file
   step:N           the N-th training step of this process is under way (loss computed, weights not yet updated)
   png:N            the N-th generated image of this process is half written in its temp file
+  png-written:N    the N-th generated image is written, and the engine has not recorded it yet
 
 Once there, the harness writes MARKER (naming the point) and sleeps until it is killed; the engine's event loop
 keeps serving clients meanwhile, as a real engine busy in a long write would.
@@ -85,7 +86,7 @@ def install(point: str, marker: Path) -> None:
             return loss
 
         train_step.flow_loss = flow_loss
-    elif kind == "png":
+    elif kind in ("png", "png-written"):
         from engine import pngmeta
 
         real_png = pngmeta.atomic_write_bytes
@@ -93,10 +94,12 @@ def install(point: str, marker: Path) -> None:
 
         def png_write(path: Path, data: bytes, mode: int = 0o644) -> None:
             pngs[0] += 1
-            if pngs[0] == int(arg):
+            if pngs[0] == int(arg) and kind == "png":
                 _half_written(path, data, temp=True)
                 _stop_here(marker, f"{path.name} half written")
             real_png(path, data, mode)
+            if pngs[0] == int(arg):
+                _stop_here(marker, f"{path.name} written, not yet recorded")
 
         pngmeta.atomic_write_bytes = png_write
     else:
