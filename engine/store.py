@@ -135,7 +135,12 @@ class Store:
         return db
 
     def _move_aside(self, reason: str) -> Path:
-        aside = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        stem = f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside = self.path.with_name(stem)
+        n = 1
+        while aside.exists():  # never replace a file kept earlier (two recoveries in one second)
+            n += 1
+            aside = self.path.with_name(f"{stem}-{n}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(self.path) + suffix)
             if src.exists():
