@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class PausingEngine:
     """An engine process that stops dead at `point`; `kill()` is kill -9. Use as a context manager."""
 
-    def __init__(self, project: Project, point: str, marker: Path):
+    def __init__(self, project: Project, point: str, marker: Path, connect: bool = True):
         self.project = project
         self.marker = marker
         marker.unlink(missing_ok=True)
@@ -29,10 +29,12 @@ class PausingEngine:
             self.proc = subprocess.Popen([sys.executable, "-m", "tests.faults.harness", str(project.root),
                                           str(marker), point], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, start_new_session=True)
+        self.client: SyncClient | None = None
         deadline = time.monotonic() + 30
-        while not engine_running(project) and self.proc.poll() is None and time.monotonic() < deadline:
+        while connect and not engine_running(project) and self.proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        self.client = SyncClient(project, spawn=False, timeout=30)
+        if connect:
+            self.client = SyncClient(project, spawn=False, timeout=30)
 
     def wait_paused(self, timeout: float = 120) -> str:
         deadline = time.monotonic() + timeout
@@ -46,7 +48,8 @@ class PausingEngine:
         return self.marker.read_text()
 
     def kill(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
         self.proc.kill()  # SIGKILL: no handler, no cleanup, as a crash or the OOM killer
         self.proc.wait(timeout=10)
         deadline = time.monotonic() + 10

@@ -9,6 +9,7 @@ The fault points are patches made here, in the test harness; the production code
   step:N           the N-th training step of this process is under way (loss computed, weights not yet updated)
   png:N            the N-th generated image of this process is half written in its temp file
   png-written:N    the N-th generated image is written, and the engine has not recorded it yet
+  crashing-job     adds a job kind `crash` whose job kills the engine (MARKER is unused)
 
 Once there, the harness writes MARKER (naming the point) and sleeps until it is killed; the engine's event loop
 keeps serving clients meanwhile, as a real engine busy in a long write would.
@@ -17,6 +18,7 @@ keeps serving clients meanwhile, as a real engine busy in a long write would.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -102,8 +104,18 @@ def install(point: str, marker: Path) -> None:
                 _stop_here(marker, f"{path.name} written, not yet recorded")
 
         pngmeta.atomic_write_bytes = png_write
+    elif kind == "crashing-job":
+        from engine import jobs
+
+        jobs.KINDS["crash"] = ("tests.faults.harness:kill_the_engine", lambda project, settings, params: ([params], []))
     else:
         raise SystemExit(f"unknown fault point {point!r}")
+
+
+def kill_the_engine(ctx: Any) -> dict[str, Any]:
+    """A job that takes the engine down with it (as a native crash or the kernel's OOM killer would)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}
 
 
 def main(argv: list[str]) -> int:
