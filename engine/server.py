@@ -381,7 +381,10 @@ class Engine:
         ckpt = next((c for c in self.store.checkpoints(run) if c["step"] == step), None)
         if ckpt is None:
             raise CommandError(f"run {run} has no checkpoint at step {step}")
-        path = self.project.inside(ckpt["path"])
+        try:
+            path = self.project.inside(ckpt["path"])
+        except ProjectError as exc:
+            raise CommandError(str(exc)) from None
         marker = pin_marker(path)
         if pinned:
             marker.touch()
