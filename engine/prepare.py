@@ -209,6 +209,9 @@ def _collect(raw: Path, raw_root: Path, result: PrepareResult) -> list[_Source]:
                 if not target.exists():
                     result.skipped.append((rel, "a broken symlink"))
                     continue
+            if not path.is_file():  # reading a named pipe or a device would block or never end
+                result.skipped.append((rel, "not a regular file (a pipe, socket or device)"))
+                continue
             if suffix == ".txt":
                 continue  # a caption that came with a photo: read when the photo is imported
             if suffix in IMAGE_EXTENSIONS:
