@@ -272,6 +272,8 @@ def build(root: Path) -> Corpus:
     corpus.prepare["photo.heic"] = "HEIC photos are not supported: export them as JPEG"
     (raw / "notes.md").write_text("my notes\n")
     corpus.prepare["notes.md"] = "not an image type zchar reads (.md)"
+    os.mkfifo(raw / "named-pipe.png")  # reading it would block forever
+    corpus.prepare["named-pipe.png"] = "not a regular file (a pipe, socket or device)"
 
     corpus.lora_dir = root / "loras"
     corpus.loras = foreign_loras(corpus.lora_dir, marker)

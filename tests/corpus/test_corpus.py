@@ -60,7 +60,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 
 
 def test_check_names_every_bad_file_and_counts_the_rest(corpus: Corpus) -> None:
-    run = zchar("check", str(corpus.project.root))
+    run = zchar("check", str(corpus.project.root), timeout=60)
     assert run.code == 1, run.text  # errors found
     for name, message in corpus.check.items():
         assert f"{shown(name)}: {message}" in run.out, (name, run.out)
@@ -73,7 +73,7 @@ def test_check_names_every_bad_file_and_counts_the_rest(corpus: Corpus) -> None:
 
 def test_prepare_imports_the_readable_and_names_the_rest(corpus: Corpus, tmp_path: Path) -> None:
     project = init_project(tmp_path / "fresh", "mika", base="tiny")
-    run = zchar("prepare", str(project.root), "--input", str(corpus.raw), "--size", "64")
+    run = zchar("prepare", str(project.root), "--input", str(corpus.raw), "--size", "64", timeout=60)
     assert run.code == 0, run.text
     for name, message in corpus.prepare.items():
         assert f"  {shown(name)}: {message}" in run.out, (name, run.out)
