@@ -265,6 +265,9 @@ def build(root: Path) -> Corpus:
     corpus.check["broken-link.png"] = "a broken symlink"
     corpus.usable += 1  # link-inside.png
     (ds / "folder.png").mkdir()  # a folder with an image's name: ignored
+    os.mkfifo(ds / "pipe")  # not an image name: ignored; but a symlink with one points at it
+    (ds / "pipe-link.png").symlink_to("pipe")
+    corpus.check["pipe-link.png"] = "not a regular file (a pipe, socket or device)"
 
     (raw / "link-outside.png").symlink_to(outside)
     corpus.prepare["link-outside.png"] = "a symlink to a file outside the input folder: refused"
