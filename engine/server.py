@@ -36,6 +36,7 @@ from engine.telemetry import Sampler
 log = logging.getLogger("zchar.engine")
 IDLE_EXIT_S = float(os.environ.get("ZCHAR_ENGINE_IDLE_EXIT", "1800"))  # no clients and nothing queued
 SHUTDOWN_WAIT_S = 300.0  # a running job gets this long to checkpoint and stop
+SCHEDULE_RETRY_S = 5.0  # a job that could not be started (the store could not be written) is tried again after
 CLIENT_QUEUE = 20000  # events buffered per client before a too-slow client is dropped (it can re-attach)
 
 
@@ -205,18 +206,32 @@ class Engine:
 
     # --- scheduling ---------------------------------------------------------------------------------------
     async def scheduler(self) -> None:
+        stalled = False
         while not self._stopping.is_set():
             self._record_unrecorded()
-            job = self.store.next_job()
-            if job is None:
-                self._wake.clear()
-                waiter = asyncio.ensure_future(self._wake.wait())
-                stopper = asyncio.ensure_future(self._stopping.wait())
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
-                continue
-            await self._run(job)
+            job = None
+            try:
+                job = self.store.next_job()
+                if job is not None:
+                    await self._run(job)
+                    stalled = False
+                    continue
+            except Exception as exc:  # the job could not be started (a full disk): the queue waits, then retries
+                if not stalled:
+                    stalled = True
+                    what = f"job {job['id']}" if job else "the next job"
+                    log.exception("could not start %s", what)
+                    self.publish(protocol.EV_LOG, {
+                        "level": "error", "job_id": job["id"] if job else None,
+                        "message": f"the queue waits: could not start {what} ({describe(exc)}); it tries again "
+                                   f"every {SCHEDULE_RETRY_S:g} s"})
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED,
+                               timeout=SCHEDULE_RETRY_S if stalled else None)
+            waiter.cancel()
+            stopper.cancel()
 
     def _record_unrecorded(self) -> None:
         for job_id, final in list(self._unrecorded.items()):
