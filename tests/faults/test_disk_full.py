@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from engine import jobs, protocol
+from engine import jobs, protocol, server
 from engine.project import Project, ProjectError, init_project
 from engine.store import Store
 from engine.train_checkpoint import checkpoints_root, complete_checkpoints
@@ -208,3 +208,26 @@ def test_project_toml_and_init_on_a_full_disk(tmp_path: Path, monkeypatch: pytes
     err = capsys.readouterr().err
     assert err.startswith("zchar: error: ") and "could not create the project: No space left on device" in err
     assert not (tmp_path / "new" / "project.toml").exists() and hidden(tmp_path / "new") == [".zchar"]
+
+
+def test_the_queue_carries_on_once_a_job_can_be_started_again(engine: tuple[Any, SyncClient],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    eng, client = engine
+    real_update = eng.store.update_job
+    full = [True]
+
+    def update_job(job_id: int, **fields: Any) -> dict[str, Any]:
+        if full[0] and fields.get("state") == "running":
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_update(job_id, **fields)
+
+    monkeypatch.setattr(eng.store, "update_job", update_job)
+    monkeypatch.setattr(server, "SCHEDULE_RETRY_S", 0.2)
+    client.request("attach", client="t", replay=False)
+    job_id = client.request("submit", kind="metrics", params={"steps": 1})["job_ids"][0]
+    message = next(ev["data"]["message"] for ev in client.iter_events(timeout=10)
+                   if ev["event"] == "log" and ev["data"]["level"] == "error")
+    assert message.startswith("the queue waits: could not start job 1 (the disk is full"), message
+    assert wait_job(client, job_id, "queued")["state"] == "queued"
+    full[0] = False  # room again: the queue goes on by itself (a submit need not wake it)
+    assert wait_job(client, job_id, "done", timeout=30)["state"] == "done"
