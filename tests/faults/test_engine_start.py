@@ -18,7 +18,7 @@ import pytest
 from engine.project import Project
 from engine.store import Store, StoreError
 from tests.faults.engine_kill import ROOT, PausingEngine
-from zchar_tui.client import engine_pid
+from zchar_tui.client import EngineError, SyncClient, engine_pid
 
 
 def history_db(path: Path) -> None:
@@ -105,6 +105,15 @@ def test_a_state_db_that_cannot_be_opened_now_is_left_alone(locked_db: Path, tin
     assert "engine cannot start: cannot open the state database" in log and "Traceback" not in log
     assert [p.name for p in tiny_project.state_dir.glob("state.db.broken*")] == []
     assert hashlib.sha256(locked_db.read_bytes()).hexdigest() == before
+
+
+def test_a_client_is_told_why_the_engine_cannot_start(tiny_project: Project) -> None:
+    tiny_project.ensure_dirs()
+    tiny_project.db_path.mkdir()  # state.db cannot be opened (as on a full or read-only disk): not corrupt
+    with pytest.raises(EngineError, match=r"the engine exited at start \(code 1\): cannot open the state database "
+                                          r".*state\.db: unable to open database file; see "):
+        SyncClient(tiny_project)
+    assert tiny_project.db_path.is_dir() and not list(tiny_project.state_dir.glob("state.db.broken*"))
 
 
 def test_stale_lock_and_socket_files_do_not_stop_a_new_engine(tiny_project: Project, engine_of: Callable) -> None:
