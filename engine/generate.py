@@ -22,8 +22,9 @@ from typing import Any
 
 from engine import __version__, pngmeta, protocol
 from engine.errors import JobFailed, is_oom
+from engine.image_io import ImageReadError, open_rgb
 from engine.lora_io import file_hash, load_into_pipeline
-from engine.project import Project, Settings
+from engine.project import Project, ProjectError, Settings
 
 log = logging.getLogger("zchar.generate")
 
@@ -103,7 +104,7 @@ def apply_loras(loaded: Loaded, project: Project, loras: list[dict[str, Any]], f
     pipe = loaded.pipe
     entries: dict[str, dict[str, Any]] = {}  # adapter -> entry; the same file twice adds its strengths
     for lo in loras:
-        path = project.inside(lo["path"])
+        path = _inside(project, lo["path"], "LoRA")
         if not path.is_file():
             raise JobFailed(f"LoRA {lo['path']} is gone (moved or deleted after the job was queued)")
         digest = file_hash(path)
@@ -117,7 +118,7 @@ def apply_loras(loaded: Loaded, project: Project, loras: list[dict[str, Any]], f
         if adapter in loaded.adapters:
             loaded.adapters[adapter] = loaded.adapters.pop(adapter)  # most recently used goes last
         else:
-            load_into_pipeline(pipe, project.inside(e["path"]), adapter)
+            load_into_pipeline(pipe, _inside(project, e["path"], "LoRA"), adapter)
             loaded.adapters[adapter] = e["path"]
             loaded.stack = None
     for old in [a for a in loaded.adapters if a not in entries][: max(0, len(loaded.adapters) - MAX_ADAPTERS)]:
@@ -137,6 +138,14 @@ def apply_loras(loaded: Loaded, project: Project, loras: list[dict[str, Any]], f
     return list(entries.values())
 
 
+def _inside(project: Project, rel: str, what: str) -> Path:
+    """A path from the job's parameters, still inside the project (a symlink may have changed since the submit)."""
+    try:
+        return project.inside(rel)
+    except ProjectError:
+        raise JobFailed(f"{what} {rel} now points outside the project folder; copy the file in instead") from None
+
+
 # --- one image ------------------------------------------------------------------------------------------------
 
 def reference_image(project: Project, refs: list[str], width: int, height: int) -> Any:
@@ -147,17 +156,16 @@ def reference_image(project: Project, refs: list[str], width: int, height: int) 
     differs (pose, background).
     """
     import numpy as np
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     fitted = []
     for ref in refs:
-        path = project.inside(ref)
+        path = _inside(project, ref, "reference image")
+        if not path.is_file():
+            raise JobFailed(f"reference image {ref} is gone (moved or deleted after the job was queued)")
         try:
-            with Image.open(path) as im:
-                rgb = ImageOps.exif_transpose(im).convert("RGB")
-        except FileNotFoundError:
-            raise JobFailed(f"reference image {ref} is gone (moved or deleted after the job was queued)") from None
-        except (OSError, UnidentifiedImageError) as exc:
+            rgb = open_rgb(path).image  # any image a user may drop in: one sentence for each way it can be bad
+        except ImageReadError as exc:
             raise JobFailed(f"reference image {ref} cannot be read: {exc}") from None
         fitted.append(ImageOps.fit(rgb, (width, height), Image.Resampling.LANCZOS))
     if len(fitted) == 1:

@@ -5,7 +5,9 @@ Pillow and numpy only (no torch): the Dataset pane runs this in a thread worker 
 
 from __future__ import annotations
 
+import contextlib
 import io
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,10 @@ class LoadedImage:
 
 def read_bytes(path: Path) -> bytes:
     """The file's bytes, or ImageReadError naming why not (missing, empty, unreadable)."""
+    with contextlib.suppress(OSError):  # if stat fails, the read below says why
+        mode = path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # reading a named pipe or a device may never end
+            raise ImageReadError("not a regular file (a pipe, socket or device)")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

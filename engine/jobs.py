@@ -16,7 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.project import IMAGE_EXTENSIONS, TEMPLATE_FIELDS, Project, ProjectError, Settings, with_trigger
+from engine.project import (
+    IMAGE_EXTENSIONS,
+    TEMPLATE_FIELDS,
+    Project,
+    ProjectError,
+    Settings,
+    safe_name,
+    with_trigger,
+)
 
 MAX_PROMPT_CHARS = 4000
 MAX_COUNT = 1000
@@ -45,6 +53,13 @@ def round16(side: int) -> int:
     return max(16, round(side / 16.0) * 16)
 
 
+def lora_files(project: Project, pattern: str = "*.safetensors") -> list[Path]:
+    """LoRA files under loras/, sorted; hidden folders are left out: a checkpoint being written (or cut short by a
+    crash) lives in loras/checkpoints/RUN/.tmp-step-NNNNNN-*/ until it is complete."""
+    root = project.loras_dir
+    return sorted(p for p in root.rglob(pattern) if not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
 def resolve_lora(project: Project, name: str) -> Path:
     """A LoRA by name (loras/NAME.safetensors, checkpoints included) or by a path inside the project."""
     if not isinstance(name, str) or not name.strip():
@@ -52,7 +67,7 @@ def resolve_lora(project: Project, name: str) -> Path:
     candidates = []
     if "/" not in name and not name.endswith(".safetensors"):
         candidates = [project.loras_dir / f"{name}.safetensors",
-                      *sorted(project.loras_dir.rglob(f"*/{name}.safetensors"))]
+                      *lora_files(project, f"*/{name}.safetensors")]
     else:
         try:
             candidates = [project.inside(name)]
@@ -60,10 +75,15 @@ def resolve_lora(project: Project, name: str) -> Path:
             raise JobParamError(f"LoRA {name}: outside the project; copy it into {project.loras_dir} first") from exc
     for path in candidates:
         if path.is_file():
+            try:
+                project.inside(path)  # a symlink in loras/ may point anywhere
+            except ProjectError as exc:
+                raise JobParamError(f"LoRA {name}: a symlink to a file outside the project; copy the file into "
+                                    f"{project.loras_dir} instead") from exc
             if path.suffix != ".safetensors":
                 raise JobParamError(f"LoRA {name}: only .safetensors files are loaded")
             return path
-    known = sorted(p.stem for p in project.loras_dir.rglob("*.safetensors"))
+    known = sorted(p.stem for p in lora_files(project))
     hint = f"; known: {', '.join(known[:12])}" if known else f"; {project.loras_dir} has none yet"
     raise JobParamError(f"unknown LoRA {name!r}{hint}")
 
@@ -258,8 +278,8 @@ def validate_train(project: Project, settings: Settings, params: dict[str, Any])
     """A training run: a new run (named by time unless given) or a resume of an existing one."""
     resume = bool(params.get("resume", False))
     run = params.get("run")
-    if run is not None and (not isinstance(run, str) or not run or "/" in run or run.startswith(".")):
-        raise JobParamError(f"run name {run!r}: expected a plain folder name")
+    if run is not None and (not isinstance(run, str) or len(run) > 100 or safe_name(run) != run):
+        raise JobParamError(f"run name {run!r}: expected a plain folder name (letters, digits, '-', '_', '.')")
     max_steps = params.get("max_steps")
     if max_steps is not None:
         max_steps = _num(params, "max_steps", 0, int, 1, 10_000_000)

@@ -170,7 +170,7 @@ def prepare(project: Project, settings: Settings, raw: Path, options: PrepareOpt
                 result.skipped.append((src.rel, outcome))
     if result.written:
         project.state_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode("utf-8"))
     result.skipped.sort()
     return result
 
@@ -209,6 +209,9 @@ def _collect(raw: Path, raw_root: Path, result: PrepareResult) -> list[_Source]:
                 if not target.exists():
                     result.skipped.append((rel, "a broken symlink"))
                     continue
+            if not path.is_file():  # reading a named pipe or a device would block or never end
+                result.skipped.append((rel, "not a regular file (a pipe, socket or device)"))
+                continue
             if suffix == ".txt":
                 continue  # a caption that came with a photo: read when the photo is imported
             if suffix in IMAGE_EXTENSIONS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 import os
 import re
 import tempfile
@@ -199,7 +200,8 @@ def _check_scalar(value: Any, kind: type, f: dataclasses.Field, path: str, probl
         return None
     md = f.metadata
     bad = (
-        ("choices" in md and value not in md["choices"])
+        (kind is float and not math.isfinite(value))  # nan slips through every range check
+        or ("choices" in md and value not in md["choices"])
         or ("min" in md and value < md["min"])
         or ("max" in md and value > md["max"])
         or (md.get("multiple_of") and value % md["multiple_of"] != 0)
@@ -383,14 +385,19 @@ class Project:
             else:
                 node[leaf] = value
         settings = parse_settings(raw, self.toml_path)
-        write_toml(self.toml_path, raw)
+        try:
+            write_toml(self.toml_path, raw)
+        except OSError as exc:  # a full disk, a read-only folder: the old file is still whole
+            raise ProjectError(f"could not save: {exc.strerror or exc}; the file was left as it was",
+                               self.toml_path) from None
         return settings
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write via a temp file in the same folder, fsync, then rename: readers see old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The temp name is cut short: a valid 250-byte file name would otherwise make an invalid temp name.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -451,9 +458,12 @@ def init_project(root: Path | str, trigger: str, name: str | None = None, base: 
     name = name or project.root.name
     text = INIT_TEMPLATE.format(name=json.dumps(name), trigger=json.dumps(trigger), base=json.dumps(base))
     parse_settings(tomllib.loads(text), project.toml_path)  # refuse a bad trigger before creating anything
-    project.root.mkdir(parents=True, exist_ok=True)
-    project.ensure_dirs()
-    atomic_write_bytes(project.toml_path, text.encode("utf-8"))
+    try:
+        project.root.mkdir(parents=True, exist_ok=True)
+        project.ensure_dirs()
+        atomic_write_bytes(project.toml_path, text.encode("utf-8"))
+    except OSError as exc:
+        raise ProjectError(f"could not create the project: {exc.strerror or exc}", project.root) from None
     return project
 
 

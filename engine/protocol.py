@@ -125,6 +125,11 @@ def decode_request(line: bytes) -> Request:
             raise ProtocolError(f"{cmd}: argument {name!r} has the wrong type (bool)")
         if not isinstance(value, kind):
             raise ProtocolError(f"{cmd}: argument {name!r} has the wrong type ({type(value).__name__})")
+    try:  # JSON's \ud800-style escapes can smuggle in lone surrogates, which no file, PNG or database can hold
+        json.dumps(args, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(f"{cmd}: a text is not valid Unicode (a lone surrogate; was it typed or named in an "
+                            "encoding other than UTF-8?)") from None
     return Request(rid, cmd, args)
 
 

@@ -35,6 +35,7 @@ from engine.telemetry import Sampler
 log = logging.getLogger("zchar.engine")
 IDLE_EXIT_S = float(os.environ.get("ZCHAR_ENGINE_IDLE_EXIT", "1800"))  # no clients and nothing queued
 SHUTDOWN_WAIT_S = 300.0  # a running job gets this long to checkpoint and stop
+SCHEDULE_RETRY_S = 5.0  # a job that could not be started (the store could not be written) is tried again after
 CLIENT_QUEUE = 20000  # events buffered per client before a too-slow client is dropped (it can re-attach)
 
 
@@ -81,6 +82,8 @@ class Engine:
         self._last_activity = time.monotonic()
         self._sampler: Sampler | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._store_failing = False  # the last write to the store failed (reported once until one succeeds)
+        self._unrecorded: dict[int, dict[str, Any]] = {}  # job id -> its end, not yet written (the disk was full)
 
     # --- events -------------------------------------------------------------------------------------------
     def post(self, kind: str, data: dict[str, Any]) -> None:
@@ -93,11 +96,16 @@ class Engine:
         """Persist what must survive, then send to every attached client (loop thread)."""
         try:
             data = self._persist(kind, data)
-        except Exception as exc:  # a full disk must not take the engine down; say so instead
-            log.exception("could not store %s event", kind)
-            if kind != protocol.EV_LOG:
-                self.publish(protocol.EV_LOG, {"level": "error", "message": f"could not save state: {describe(exc)}",
-                                               "job_id": None})
+            if kind in _STORED:
+                self._store_failing = False
+        except Exception as exc:  # a full disk must not take the engine down; say so once, not per event
+            if not self._store_failing:
+                self._store_failing = True
+                log.exception("could not store %s event", kind)
+                self.publish(protocol.EV_LOG, {
+                    "level": "error", "job_id": None,
+                    "message": f"could not save to .zchar/state.db ({describe(exc)}); events are shown but not "
+                               "recorded until it can write again"})
         self.seq += 1
         line = protocol.event(kind, self.seq, time.time(), data)
         for client in list(self.clients):
@@ -136,17 +144,40 @@ class Engine:
 
     # --- scheduling ---------------------------------------------------------------------------------------
     async def scheduler(self) -> None:
+        stalled = False
         while not self._stopping.is_set():
-            job = self.store.next_job()
-            if job is None:
-                self._wake.clear()
-                waiter = asyncio.ensure_future(self._wake.wait())
-                stopper = asyncio.ensure_future(self._stopping.wait())
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
-                continue
-            await self._run(job)
+            self._record_unrecorded()
+            job = None
+            try:
+                job = self.store.next_job()
+                if job is not None:
+                    await self._run(job)
+                    stalled = False
+                    continue
+            except Exception as exc:  # the job could not be started (a full disk): the queue waits, then retries
+                if not stalled:
+                    stalled = True
+                    what = f"job {job['id']}" if job else "the next job"
+                    log.exception("could not start %s", what)
+                    self.publish(protocol.EV_LOG, {
+                        "level": "error", "job_id": job["id"] if job else None,
+                        "message": f"the queue waits: could not start {what} ({describe(exc)}); it tries again "
+                                   f"every {SCHEDULE_RETRY_S:g} s"})
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED,
+                               timeout=SCHEDULE_RETRY_S if stalled else None)
+            waiter.cancel()
+            stopper.cancel()
+
+    def _record_unrecorded(self) -> None:
+        for job_id, final in list(self._unrecorded.items()):
+            try:
+                self.store.update_job(job_id, **final)
+            except Exception:
+                return
+            del self._unrecorded[job_id]
 
     async def _run(self, job: dict[str, Any]) -> None:
         previous = self.store.outputs(job["id"])
@@ -182,6 +213,7 @@ class Engine:
             job = self.store.update_job(job["id"], **final)
         except Exception as exc:
             log.exception("could not record the end of job %s", job["id"])
+            self._unrecorded[job["id"]] = final  # written as soon as the store can (else re-run after a restart)
             job = {**job, **final, "error": final.get("error") or describe(exc)}
         self._job_changed(job)
         if job["state"] == "failed":
@@ -302,7 +334,10 @@ class Engine:
         ckpt = next((c for c in self.store.checkpoints(run) if c["step"] == step), None)
         if ckpt is None:
             raise CommandError(f"run {run} has no checkpoint at step {step}")
-        path = self.project.inside(ckpt["path"])
+        try:
+            path = self.project.inside(ckpt["path"])
+        except ProjectError as exc:
+            raise CommandError(str(exc)) from None
         marker = pin_marker(path)
         if pinned:
             marker.touch()
@@ -431,6 +466,7 @@ class Engine:
     async def _idle_watch(self) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(min(30.0, IDLE_EXIT_S / 4))
+            self._record_unrecorded()
             idle = not self.clients and self.current is None and self.store.count_jobs("queued") == 0
             if idle and time.monotonic() - self._last_activity > IDLE_EXIT_S:
                 log.info("idle for %.0f s with no client attached; exiting", IDLE_EXIT_S)
@@ -478,6 +514,11 @@ class Engine:
             self.worker.shutdown(wait=False, cancel_futures=True)
             self.store.close()
             log.info("engine stopped")
+
+
+# Events whose persisting writes to the store (a success of one of these ends a reported store failure).
+_STORED = {protocol.EV_METRIC, protocol.EV_REWIND, protocol.EV_SAMPLE, protocol.EV_CHECKPOINT,
+           protocol.EV_CHECKPOINT_REMOVED, protocol.EV_RUN, protocol.EV_RESULT}
 
 
 class CommandError(Exception):
@@ -547,6 +588,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         asyncio.run(Engine(project).serve())
+    except StoreError as exc:  # e.g. a full disk or a read-only folder: say so in one line, keep the file
+        log.error("engine cannot start: %s", exc)
+        return 1
     except Exception:
         log.exception("engine crashed")
         return 1

@@ -21,6 +21,7 @@ log = logging.getLogger("zchar.store")
 
 APPLICATION_ID = 0x7A636861  # "zcha": marks the file as ours
 SCHEMA_VERSION = 1
+MAX_RERUNS = 3  # times a job interrupted by an engine crash or kill is queued again
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -83,6 +84,16 @@ class StoreError(Exception):
     pass
 
 
+class _Unusable(sqlite3.DatabaseError):
+    """A database file that is not ours or fails its integrity check."""
+
+
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """A file to keep aside and replace — not a full disk, a lock or a read-only folder, which pass."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return isinstance(exc, _Unusable) or name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
@@ -92,11 +103,16 @@ class Store:
         self.path = path
         self.recovered_from: Path | None = None
         try:
-            self.db = self._open()
-        except sqlite3.DatabaseError as exc:
-            # Corrupt or someone else's database: keep it aside for inspection, start clean.
-            self.recovered_from = self._move_aside(str(exc))
-            self.db = self._open()
+            try:
+                self.db = self._open()
+            except sqlite3.DatabaseError as exc:
+                if not _corrupt(exc):
+                    raise
+                # Corrupt or someone else's database: keep it aside for inspection, start clean.
+                self.recovered_from = self._move_aside(str(exc))
+                self.db = self._open()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the state database {path}: {exc}") from None
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
@@ -105,9 +121,9 @@ class Store:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
             tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if app_id != APPLICATION_ID and tables:
-                raise sqlite3.DatabaseError(f"not a zchar state database (application_id {app_id:#x})")
+                raise _Unusable(f"not a zchar state database (application_id {app_id:#x})")
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("integrity check failed")
+                raise _Unusable("integrity check failed")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -120,7 +136,12 @@ class Store:
         return db
 
     def _move_aside(self, reason: str) -> Path:
-        aside = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        stem = f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside = self.path.with_name(stem)
+        n = 1
+        while aside.exists():  # never replace a file kept earlier (two recoveries in one second)
+            n += 1
+            aside = self.path.with_name(f"{stem}-{n}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(self.path) + suffix)
             if src.exists():
@@ -196,17 +217,31 @@ class Store:
         self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def recover_interrupted(self) -> list[dict[str, Any]]:
-        """After a crash: running jobs go back to the queue; a stop that was under way is completed."""
+        """After a crash: running jobs go back to the queue (up to MAX_RERUNS times: a job that keeps killing the
+        engine must not do so at every start); a stop that was under way is completed; a training run left
+        "running" says it was interrupted (its job, if re-queued, sets it running again)."""
         changed = []
         for row in self.db.execute("SELECT * FROM jobs WHERE state IN ('running', 'stopping')").fetchall():
             job = self.job_dict(row)
-            if job["state"] == "running":
+            if job["state"] == "running" and job["attempts"] >= MAX_RERUNS:
+                fields = {"state": "failed", "finished": time.time(), "message": "",
+                          "error": f"the engine stopped {job['attempts'] + 1} times while this job ran (a crash, "
+                                   "or killed for lack of memory?); it is not run again by itself — retry it"}
+            elif job["state"] == "running":
                 fields = {"state": "queued", "message": "re-queued: the engine stopped while this job ran",
                           "attempts": job["attempts"] + 1}
             else:
                 final = "stopped" if job["kind"] == "train" else "cancelled"
                 fields = {"state": final, "finished": time.time(), "message": "stopped (the engine restarted)"}
             changed.append(self.update_job(job["id"], **fields))
+        for row in self.db.execute("SELECT * FROM runs WHERE state IN ('running', 'stopping') "
+                                   "AND job_id IS NOT NULL").fetchall():
+            step = self.db.execute("SELECT max(step) FROM metrics WHERE run = ?", (row["name"],)).fetchone()[0]
+            job = self.get_job(row["job_id"])
+            then = (f"it carries on from its last checkpoint when job {job['id']} runs again"
+                    if job and job["state"] == "queued" else "resume it to carry on from its last checkpoint")
+            self.upsert_run(row["name"], state="stopped",
+                            message=f"interrupted at step {step or 0} when the engine stopped; {then}")
         return changed
 
     # --- runs ---------------------------------------------------------------------------------------------

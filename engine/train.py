@@ -302,8 +302,12 @@ class Trainer:
         from engine.train_checkpoint import load_files, load_optimizer_state, restore_rng
         from engine.train_step import ADAPTER
 
-        files = load_files(folder)
-        lora = files[state["lora_file"]]
+        try:
+            files = load_files(folder)
+            lora = files[state["lora_file"]]
+        except Exception as exc:  # safetensors raises its own error type for a damaged file
+            raise JobFailed(f"checkpoint {folder.name} of run {self.run_name} cannot be read ({exc}); move it out "
+                            f"of {folder.parent} to resume from the one before") from None
         with torch.no_grad():
             for name, layer in lora_layers(self.transformer, ADAPTER).items():
                 for part in ("lora_A", "lora_B"):

@@ -73,7 +73,7 @@ def merge(transformer: Any, path: Path) -> int:
     try:
         load_into_transformer(transformer, path, TURBO_ADAPTER)
     except LoraFormatError as exc:
-        raise JobFailed(f"model.training_adapter {path.name}: {exc}") from None
+        raise JobFailed(f"model.training_adapter: {exc}") from None  # exc names the file
     layers = lora_layers(transformer, TURBO_ADAPTER)
     with torch.no_grad():
         for layer in layers.values():

@@ -14,7 +14,8 @@ from pathlib import Path
 from engine import captions
 from engine.dataset import MIN_IMAGES
 from engine.errors import JobFailed
-from engine.project import Project, Settings, list_images, with_trigger
+from engine.image_io import ImageReadError, load_rgb, read_bytes
+from engine.project import Project, ProjectError, Settings, list_images, with_trigger
 
 MAX_ASPECT = 2.0  # buckets span 1:2 … 2:1
 
@@ -61,9 +62,11 @@ def read_caption(image: Path, trigger: str) -> str:
 
 
 def scan(project: Project, settings: Settings, log: callable | None = None) -> list[Item]:
-    """Usable dataset images (excluded and unreadable ones left out); fails with fewer than MIN_IMAGES."""
-    from PIL import Image, UnidentifiedImageError
+    """Usable dataset images (excluded and unreadable ones left out); fails with fewer than MIN_IMAGES.
 
+    Each image is decoded (JPEGs at a reduced scale) with the dataset check's reader, so a file the check calls
+    unreadable (truncated, a decompression bomb, not an image, a symlink out of the project) is skipped here too.
+    """
     excluded = set(settings.excluded)
     buckets = make_buckets(settings.train.resolution, settings.train.buckets)
     items: list[Item] = []
@@ -73,18 +76,21 @@ def scan(project: Project, settings: Settings, log: callable | None = None) -> l
         if path.name in excluded:
             continue
         try:
-            data = path.read_bytes()
-            with Image.open(path) as img:
-                img.verify()
-            with Image.open(path) as img:
-                size = _oriented_size(img)
-        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
-            skipped.append(f"{path.name} ({type(exc).__name__})")
+            project.inside(path)  # a symlink may point anywhere; only the project's own files are read
+        except ProjectError:
+            skipped.append(f"{path.name} (a symlink to a file outside the project)")
+            continue
+        try:
+            data = read_bytes(path)
+            loaded = load_rgb(data, draft=64)
+        except ImageReadError as exc:
+            skipped.append(f"{path.name} ({exc})")
             continue
         items.append(Item(path, read_caption(path, settings.trigger), hashlib.sha256(data).hexdigest(),
-                          nearest_bucket(*size, buckets)))
+                          nearest_bucket(loaded.width, loaded.height, buckets)))
     if skipped and log:
-        log(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}", "warning")
+        log(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
+            + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""), "warning")
     if len(items) < MIN_IMAGES:
         n_excl = sum(1 for p in all_images if p.name in excluded)
         detail = ", ".join(filter(None, [f"{n_excl} excluded" if n_excl else "",
@@ -93,13 +99,6 @@ def scan(project: Project, settings: Settings, log: callable | None = None) -> l
                         f"{f' ({detail})' if detail else ''}: at least {MIN_IMAGES} are needed to train "
                         "(15–20 recommended)")
     return items
-
-
-def _oriented_size(img: object) -> tuple[int, int]:
-    """Size as shown: EXIF orientations 5–8 swap width and height."""
-    w, h = img.size  # type: ignore[attr-defined]
-    orientation = img.getexif().get(0x0112, 1)  # type: ignore[attr-defined]
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
 def manifest_hash(items: list[Item]) -> str:

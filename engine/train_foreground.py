@@ -7,6 +7,7 @@ current step (with a checkpoint), exactly as a stop from the dashboard does.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -26,17 +27,30 @@ class ForegroundContext(BaseJobContext):
         super().__init__(project, params)
         self._on_event = on_event
         self._store = None
+        self._warned = False
         if persist:
-            from engine.store import Store
+            from engine.store import Store, StoreError
 
-            project.ensure_dirs()
-            self._store = Store(project.db_path)
+            try:
+                project.ensure_dirs()
+                self._store = Store(project.db_path)
+            except (OSError, StoreError, sqlite3.Error) as exc:
+                self._unsaved(exc)
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         if self._store is not None:
-            self._store.record_event(kind, data)
+            try:
+                self._store.record_event(kind, data)
+            except sqlite3.Error as exc:  # e.g. a full disk: the run goes on (its checkpoints say if they can't)
+                if not self._warned:
+                    self._warned = True
+                    self._unsaved(exc)
         if self._on_event is not None:
             self._on_event(kind, data)
+
+    def _unsaved(self, exc: BaseException) -> None:
+        self.log(f"could not save the run's history in {self.project.db_path.name} ({exc}); training goes on, "
+                 "and the dashboard will miss what is not saved", "warning")
 
     def close(self) -> None:
         if self._store is not None:

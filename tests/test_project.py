@@ -115,7 +115,7 @@ def test_update_is_atomic_when_the_write_fails(tmp_path: Path, monkeypatch: pyte
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(ProjectError, match="could not save: No space left on device; the file was left as it was"):
         project.update({"train.rank": 8})
     assert project.toml_path.read_bytes() == before
     assert [p.name for p in project.root.iterdir() if p.name.endswith(".tmp")] == []

@@ -17,10 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import jobs, protocol
+from engine.errors import JobFailed
 from engine.project import Project
+from engine.store import Store
 from tests import engine_harness as h
 from tests.conftest import make_project
-from zchar_tui.client import SyncClient, engine_pid
+from zchar_tui.client import EngineError, SyncClient, engine_pid
 
 
 def _socket_inodes(pid: int) -> set[str]:
@@ -171,3 +173,75 @@ def test_fuzzed_messages_never_crash_or_hang_the_engine(fuzz_engine: Project, ba
         started = time.monotonic()
         assert client.request("ping", timeout=10, payload="alive") == "alive"
         assert time.monotonic() - started < 10
+
+
+# --- paths from messages and file names never lead out of the project ----------------------------------------------
+
+def _outside_files(project: Project) -> dict[str, Path]:
+    """Files beside the project (outside it) and symlinks inside the project that point at them."""
+    outside = project.root.parent
+    image, lora = outside / "outside.png", outside / "outside.safetensors"
+    if not image.exists():
+        image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+        lora.write_bytes(b"stand-in")
+        (project.root / "references").mkdir(exist_ok=True)
+        (project.root / "references" / "link.png").symlink_to(image)
+        (project.loras_dir / "linked.safetensors").symlink_to(lora)
+    return {"image": image, "lora": lora}
+
+
+def _escapes(project: Project) -> list[tuple[str, dict, str]]:
+    out = _outside_files(project)
+    plain = "expected a plain folder name"
+    return [
+        ("gen", {"prompt": "x", "references": ["../outside.png"]}, "reference image ../outside.png: outside the"),
+        ("gen", {"prompt": "x", "references": [str(out["image"])]}, "outside the project folder"),
+        ("gen", {"prompt": "x", "references": ["references/link.png"]}, "references/link.png: outside the project"),
+        ("gen", {"prompt": "x", "loras": [{"path": "../outside.safetensors"}]}, "outside the project; copy it"),
+        ("gen", {"prompt": "x", "loras": [{"path": str(out["lora"])}]}, "outside the project; copy it"),
+        ("gen", {"prompt": "x", "loras": [{"path": "loras/linked.safetensors"}]}, "outside the project; copy it"),
+        ("gen", {"prompt": "x", "loras": ["linked"]}, "LoRA linked: a symlink to a file outside the project"),
+        ("grid", {"prompt": "x", "loras": ["linked"]}, "LoRA linked: a symlink to a file outside the project"),
+        ("train", {"run": "../escape"}, plain), ("train", {"run": "a/b"}, plain), ("train", {"run": ".."}, plain),
+        ("train", {"run": ".hidden"}, plain), ("train", {"run": "nul\x00byte"}, plain),
+        ("train", {"run": "line\nbreak"}, plain), ("train", {"run": "x" * 101}, plain),
+    ]
+
+
+def test_no_path_in_a_message_leads_out_of_the_project(fuzz_engine: Project) -> None:
+    project = fuzz_engine
+    with SyncClient(project, spawn=False) as client:
+        before = len(client.request("jobs"))
+        for kind, params, message in _escapes(project):
+            with pytest.raises(EngineError) as info:
+                client.request("submit", kind=kind, params=params)
+            assert message in str(info.value), (kind, params, str(info.value))
+        assert len(client.request("jobs")) == before  # nothing was queued
+        # a checkpoint row pointing out of the project (a tampered state.db): no pin marker is written there
+        store = Store(project.db_path)
+        store.upsert_checkpoint("r", {"step": 1, "path": "../outside-checkpoint"})
+        store.close()
+        (project.root.parent / "outside-checkpoint").mkdir(exist_ok=True)
+        with pytest.raises(EngineError, match=r"^\.\./outside-checkpoint: outside the project folder"):
+            client.request("pin", run="r", step=1, pinned=True)
+        assert not (project.root.parent / "outside-checkpoint" / "pinned").exists()
+        assert client.request("ping", payload=1) == 1
+
+
+def test_a_path_that_escapes_after_the_submit_fails_the_job(tmp_path: Path) -> None:
+    from engine.generate import Loaded, apply_loras, reference_image
+
+    project = make_project(tmp_path / "p", images=1)
+    out = _outside_files(project)
+    (project.loras_dir / "swapped.safetensors").symlink_to(out["lora"])  # replaced by a link after the submit
+    with pytest.raises(JobFailed, match="LoRA loras/swapped.safetensors now points outside the project folder"):
+        apply_loras(Loaded(key=(), pipe=None, device="cpu"), project, [{"path": "loras/swapped.safetensors",
+                                                                         "strength": 1.0}])
+    with pytest.raises(JobFailed, match="reference image references/link.png now points outside the project"):
+        reference_image(project, ["references/link.png"], 64, 64)
+
+
+def test_text_that_is_not_unicode_is_refused_at_the_socket() -> None:
+    line = b'{"id": 1, "cmd": "submit", "args": {"kind": "gen", "params": {"prompt": "caf\\udce9"}}}'
+    with pytest.raises(protocol.ProtocolError, match="submit: a text is not valid Unicode"):
+        protocol.decode_request(line)

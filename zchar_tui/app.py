@@ -25,6 +25,7 @@ from engine import protocol
 from engine.project import Project, ProjectError, Settings
 from zchar_tui.client import EngineClient, EngineError, stop_engine
 from zchar_tui.config import UserConfig
+from zchar_tui.safe_text import printable
 from zchar_tui.screens.base import PANES, PaneScreen
 from zchar_tui.screens.dataset import DatasetScreen
 from zchar_tui.screens.dialogs import HelpScreen
@@ -138,6 +139,12 @@ class ZcharApp(App[None]):
 
     def _on_client_event(self, kind: str, data: dict[str, Any]) -> None:
         self.post_message(EngineEvent(kind, data))
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Plain text unless asked: messages carry file names, prompts and engine errors (a '[/]' raised
+        MarkupError and crashed the dashboard; an escape sequence in a name reached the terminal)."""
+        super().notify(printable(message), title=printable(title), severity=severity, timeout=timeout, markup=markup)
 
     def on_engine_event(self, message: EngineEvent) -> None:
         self.state.apply(message.kind, message.data)

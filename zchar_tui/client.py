@@ -101,9 +101,20 @@ def ensure_engine(project: Project, spawn: bool = True, timeout: float = SPAWN_T
         if sock is not None:
             return sock
         if proc is not None and proc.poll() is not None and not engine_running(project):
-            raise EngineError(f"the engine exited at start (code {proc.returncode}); see {project.log_path}")
+            raise EngineError(f"the engine exited at start (code {proc.returncode}){_start_failure(project)}; "
+                              f"see {project.log_path}")
         time.sleep(0.05)
     raise EngineError(f"the engine did not answer within {timeout:.0f} s; see {project.log_path}")
+
+
+def _start_failure(project: Project) -> str:
+    """': REASON' when the engine's log ends with why it could not start (a full disk, say), else ''."""
+    with contextlib.suppress(OSError):
+        tail = project.log_path.read_bytes()[-4000:].decode("utf-8", "replace").splitlines()
+        for line in reversed(tail):
+            if "engine cannot start: " in line:
+                return ": " + line.split("engine cannot start: ", 1)[1]
+    return ""
 
 
 class SyncClient:

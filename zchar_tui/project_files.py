@@ -9,7 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from engine.project import Project, ProjectError
+from engine.jobs import lora_header_problem
+from engine.project import IMAGE_EXTENSIONS, Project, ProjectError
 
 REFERENCES_DIR = "references"
 
@@ -37,7 +38,7 @@ def import_file(project: Project, src: Path | str, folder: Path) -> Path:
         target = folder / f"{src.stem}-{digest[:8]}{src.suffix}"
     if target.exists():
         return target
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
@@ -50,10 +51,19 @@ def import_file(project: Project, src: Path | str, folder: Path) -> Path:
 
 
 def import_lora(project: Project, src: Path | str) -> Path:
-    if Path(src).suffix != ".safetensors":
+    """Refuses (ValueError) a file that is not a Z-Image LoRA before copying it, so loras/ holds no dud."""
+    path = Path(src).expanduser()
+    if path.suffix != ".safetensors":
         raise ValueError(f"{src}: only .safetensors LoRA files are loaded")
-    return import_file(project, src, project.loras_dir)
+    problem = lora_header_problem(path) if path.is_file() else None
+    if problem:
+        raise ValueError(f"{path.name}: {problem}")
+    return import_file(project, path, project.loras_dir)
 
 
 def import_reference(project: Project, src: Path | str) -> Path:
-    return import_file(project, src, project.root / REFERENCES_DIR)
+    """Refuses (ValueError) a file without an image extension before copying it."""
+    path = Path(src).expanduser()
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise ValueError(f"{src}: not an image file ({path.suffix or 'no extension'})")
+    return import_file(project, path, project.root / REFERENCES_DIR)

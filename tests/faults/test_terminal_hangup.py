@@ -8,24 +8,25 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from engine.project import Project
 from tests.conftest import kill_engine
-from zchar_tui.client import engine_running
+from zchar_tui.client import SyncClient, engine_running
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_dashboard(project: Project) -> tuple[int, int]:
+def start_dashboard(project: Project, pane: str = "dataset") -> tuple[int, int]:
     pid, fd = pty.fork()
     if pid == 0:  # child: the dashboard in a real pseudo-terminal
         os.environ["PYTHONPATH"] = str(ROOT)
         os.environ["TERM"] = "xterm-256color"
         os.execv(sys.executable, [sys.executable, "-m", "zchar_tui", "open", str(project.root),
-                                  "--image-protocol", "halfcell"])
+                                  "--image-protocol", "halfcell", "--pane", pane])
     return pid, fd
 
 
@@ -79,3 +80,51 @@ def test_dashboard_exits_when_the_terminal_goes_away(tiny_project: Project, how:
         if how == "sighup":
             os.close(fd)
         kill_engine(tiny_project)
+
+
+def training_step(client: SyncClient) -> int:
+    return (client.request("status").get("metric") or {}).get("step") or 0
+
+
+def wait_for_step(client: SyncClient, step: int, timeout: float = 90) -> int:
+    deadline = time.monotonic() + timeout
+    while (now := training_step(client)) < step:
+        assert time.monotonic() < deadline, f"training stayed at step {now}"
+        time.sleep(0.05)
+    return now
+
+
+@pytest.mark.slow
+def test_training_carries_on_after_a_hangup_and_a_new_dashboard_attaches(tiny_project: Project,
+                                                                          engine_of: Callable) -> None:
+    tiny_project.update({"train.epochs": 1000})  # far longer than this test
+    client = engine_of(tiny_project)
+    job_id = client.request("submit", kind="train", params={"run": "hup-run"})["job_ids"][0]
+    wait_for_step(client, 1)
+    pid, fd = start_dashboard(tiny_project, pane="training")
+    status = None
+    try:
+        read_until(fd, b"hup-run")  # the dashboard shows the run
+        os.kill(pid, signal.SIGHUP)  # the SSH session drops
+        status = wait_exit(pid, 10)
+        assert status is not None, "the dashboard kept running without its terminal"
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    step = wait_for_step(client, training_step(client) + 10)  # training goes on with nobody watching
+    job = next(j for j in client.request("jobs") if j["id"] == job_id)
+    assert job["state"] == "running" and job["attempts"] == 0
+    pid, fd = start_dashboard(tiny_project, pane="training")  # a new session: the dashboard attaches
+    try:
+        seen = read_until(fd, b"hup-run")
+        if b"running" not in seen:
+            read_until(fd, b"running")
+    finally:
+        os.kill(pid, signal.SIGHUP)
+        if wait_exit(pid, 10) is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert training_step(client) > step and engine_running(tiny_project)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from engine.project import Project, ProjectError, Settings
+from zchar_tui.safe_text import printable
 
 
 class CliError(Exception):
@@ -13,7 +14,7 @@ class CliError(Exception):
 
 
 def fail(message: str, code: int = 2) -> int:
-    print(f"zchar: error: {message}", file=sys.stderr)
+    print(f"zchar: error: {printable(message)}", file=sys.stderr)
     return code
 
 

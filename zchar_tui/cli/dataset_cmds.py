@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from zchar_tui.cli.common import CliError, load_project
+from zchar_tui.safe_text import printable
 
 
 def register(sub: Any) -> None:
@@ -46,7 +47,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             result = prepare(project, settings, Path(args.input), options, progress=progress)
         except PrepareError as exc:
             raise CliError(str(exc)) from None
-    print("\n".join(result.summary()))
+    print("\n".join(printable(line, one_line=True) for line in result.summary()))
     if result.written:
         print(f"next: zchar check {args.project}   (or review them in: zchar open {args.project})")
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from zchar_tui.cli.common import add_project_arg, load_project
 from zchar_tui.client import SyncClient, engine_pid, engine_running, stop_engine
+from zchar_tui.safe_text import printable
 
 
 def register(sub: Any) -> None:
@@ -108,8 +109,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
     print(f"{'id':>5}  {'kind':5}  {'state':9}  {'progress':>8}  what")
     for j in jobs:
         detail = j["error"] or j["message"]
-        print(f"{j['id']:>5}  {j['kind']:5}  {j['state']:9}  {100 * j['progress']:7.0f}%  {describe_job(j)}"
-              + (f"  — {detail}" if detail else ""))
+        print(printable(f"{j['id']:>5}  {j['kind']:5}  {j['state']:9}  {100 * j['progress']:7.0f}%  "
+                        f"{describe_job(j)}" + (f"  — {detail}" if detail else ""), one_line=True))
     return 0
 
 

@@ -12,6 +12,7 @@ from engine.project import Project
 from zchar_tui.cli.common import CliError, add_project_arg, load_project
 from zchar_tui.client import EngineError, SyncClient
 from zchar_tui.project_files import import_lora, import_reference
+from zchar_tui.safe_text import printable
 
 FINAL_STATES = ("done", "failed", "cancelled", "stopped")
 
@@ -74,7 +75,7 @@ def build_params(project: Project, args: argparse.Namespace) -> dict[str, Any]:
     for ref in args.reference:
         try:
             refs.append(str(import_reference(project, ref).relative_to(project.root)))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise CliError(f"--reference: {exc}") from None
     params["references"] = refs
     if args.strength is not None:
@@ -121,13 +122,14 @@ def follow(client: SyncClient, project: Project, ids: list[int]) -> int:
                 elif kind == protocol.EV_LOADING and d.get("job_id") in pending:
                     bar.update(task, description=f"job {d['job_id']}: {d.get('message') or d.get('stage')}")
                 elif kind == protocol.EV_RESULT and d["job_id"] in ids:
-                    print(project.root / d["path"], flush=True)
+                    print(printable(str(project.root / d["path"]), one_line=True), flush=True)
                 elif kind == protocol.EV_JOB and d["id"] in pending and d["state"] in FINAL_STATES:
                     pending.discard(d["id"])
                     bar.update(task, completed=len(ids) - len(pending))
                     if d["state"] != "done":
                         problems += 1
-                        console.print(f"job {d['id']} {d['state']}: {d.get('error') or d.get('message')}")
+                        console.print(printable(f"job {d['id']} {d['state']}: {d.get('error') or d.get('message')}"),
+                                      markup=False, highlight=False)
                 if not pending:
                     return 1 if problems else 0
         except KeyboardInterrupt:

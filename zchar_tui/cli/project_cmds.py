@@ -9,6 +9,7 @@ from typing import Any
 from engine.project import ProjectError, init_project
 from zchar_tui.cli.common import CliError, add_project_arg, load_project
 from zchar_tui.config import IMAGE_PROTOCOLS, UserConfig
+from zchar_tui.safe_text import printable
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "ok": "green", "great": "bold green", "info": "dim"}
 
@@ -80,7 +81,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = dataset.check_dataset(project, settings)
     console = Console(highlight=False, soft_wrap=True)  # colours only on a terminal; plain text when piped
     for line, level in dataset.report_lines(report):
-        console.print(Text(line, style=LEVEL_STYLES.get(level, "")))
+        console.print(Text(printable(line, one_line=True), style=LEVEL_STYLES.get(level, "")))
     return 1 if report.errors else 0
 
 

@@ -18,6 +18,7 @@ from engine.project import Project, Settings
 from zchar_tui.cli.common import CliError, add_project_arg, load_project
 from zchar_tui.cli.engine_cmds import fmt_duration
 from zchar_tui.client import SyncClient, engine_running
+from zchar_tui.safe_text import printable
 
 EXIT_STOPPED = 130  # stopped by Ctrl-C (resumable), as shells report an interrupt
 
@@ -112,7 +113,7 @@ class ForegroundView:
         self.progress.stop()
 
     def note(self, text: str, style: str = "") -> None:
-        self.console.print(text, style=style or None, highlight=False)
+        self.console.print(printable(text), style=style or None, highlight=False, markup=False)
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == protocol.EV_LOADING:

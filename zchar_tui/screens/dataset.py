@@ -19,13 +19,13 @@ from textual import work
 from textual.app import ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.widgets import Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from engine import dataset
 from engine.captions import caption_path, write_caption
 from engine.project import ProjectError
+from zchar_tui.safe_text import escape
 from zchar_tui.screens.base import PaneScreen
 from zchar_tui.screens.dialogs import ConfirmScreen
 from zchar_tui.screens.image_preview import ImagePreviewScreen

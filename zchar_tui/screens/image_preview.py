@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from zchar_tui.images import preview_class
+from zchar_tui.safe_text import escape
 
 PREVIEW_SIDE = 1024  # decoded at most this large: the terminal never shows more, and huge photos stay cheap
 
@@ -55,7 +56,7 @@ class ImagePreviewScreen(ModalScreen[int]):
 
     def _show(self) -> None:
         path = self.paths[self.index]
-        self.query_one("#preview-title", Static).update(f"{path.name}  ({self.index + 1}/{len(self.paths)})")
+        self.query_one("#preview-title", Static).update(f"{escape(path.name)}  ({self.index + 1}/{len(self.paths)})")
         self.query_one("#preview-details", Static).update(self.describe(self.index))
         self._load(self.index, path)
 
@@ -79,7 +80,7 @@ class ImagePreviewScreen(ModalScreen[int]):
     def _failed(self, index: int, message: str) -> None:
         if index == self.index and self.is_attached:
             self.query_one("#preview-image").image = None  # type: ignore[attr-defined]
-            self.query_one("#preview-title", Static).update(f"{self.paths[index].name}: {message}")
+            self.query_one("#preview-title", Static).update(escape(f"{self.paths[index].name}: {message}"))
 
     def action_step(self, delta: int) -> None:
         index = max(0, min(len(self.paths) - 1, self.index + delta))

@@ -15,6 +15,7 @@ from textual.widgets import DataTable
 
 from engine import protocol
 from engine.jobs import params_from_meta
+from zchar_tui.safe_text import escape
 from zchar_tui.screens.base import PaneScreen
 from zchar_tui.screens.dialogs import ConfirmScreen
 from zchar_tui.widgets.gallery import Gallery, ResultScreen
@@ -112,7 +113,8 @@ class QueueScreen(PaneScreen):
             message = j["error"] or (live or {}).get("message") or j["message"]
             table.add_row(str(j["id"]), j["kind"], Text(j["state"], style=STATE_STYLE.get(j["state"], "")),
                           progress_cell(fraction if j["state"] != "done" else 1.0),
-                          str(j["params"].get("seed", "")), job_summary(j)[:48], message, key=str(j["id"]))
+                          str(j["params"].get("seed", "")), escape(job_summary(j)[:48]), escape(message),
+                          key=str(j["id"]))
         if selected is not None and str(selected["id"]) in {str(j["id"]) for j in state.jobs.values()}:
             table.move_cursor(row=table.get_row_index(str(selected["id"])))
 

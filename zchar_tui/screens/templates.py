@@ -295,7 +295,7 @@ class TemplatesScreen(PaneScreen):
         project = self.zapp.project
         try:
             paths = [await asyncio.to_thread(import_reference, project, r) for r in refs]
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             self.notify(f"reference: {exc}", title="Not queued", severity="error")
             return
         rel = [str(p.relative_to(project.root)) for p in paths]

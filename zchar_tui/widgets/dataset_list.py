@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.markup import escape
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
 from zchar_tui.images import thumbnail_class
+from zchar_tui.safe_text import escape
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from zchar_tui.images import preview_class, thumbnail_class
+from zchar_tui.safe_text import printable
 
 STRIP = 4
 PREVIEW_PX = 768
@@ -30,9 +31,9 @@ def describe(output: dict[str, Any]) -> Text:
     """The parameters of a result, for people."""
     p = output.get("params") or {}
     text = Text()
-    text.append(f"{output['path']}\n", style="bold")
+    text.append(f"{printable(output['path'])}\n", style="bold")
     if p.get("prompt"):
-        text.append(p["prompt"] + "\n")
+        text.append(printable(p["prompt"]) + "\n")  # from a PNG's metadata: maybe an image from elsewhere
     bits = [f"seed {p.get('seed', output.get('seed'))}"]
     if p.get("width"):
         bits.append(f"{p['width']}x{p['height']}")

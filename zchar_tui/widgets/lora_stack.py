@@ -14,10 +14,11 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Static
 
-from engine.jobs import LORA_TOTAL_WARNING
+from engine.jobs import LORA_TOTAL_WARNING, lora_files
 from engine.project import Project
 from zchar_tui.project_files import import_lora
 from zchar_tui.prompt_matrix import strength_band
+from zchar_tui.safe_text import escape
 
 STEP = 0.05
 
@@ -27,13 +28,13 @@ def lora_choices(project: Project) -> list[tuple[str, str]]:
     root = project.loras_dir
     if not root.is_dir():
         return []
-    files = sorted(root.rglob("*.safetensors"), key=lambda p: (p.parent != root, str(p)))
+    files = sorted(lora_files(project), key=lambda p: (p.parent != root, str(p)))
     out = []
     for path in files:
         rel = path.relative_to(project.root)
         parts = path.relative_to(root).parts
         label = path.stem if len(parts) == 1 else f"{' / '.join(parts[-3:-1])}  ({path.stem})"
-        out.append((label, str(rel)))
+        out.append((escape(label), str(rel)))
     return out
 
 
