@@ -12,6 +12,7 @@ import math
 import os
 import re
 import tempfile
+import time
 import tomllib
 import typing
 from collections.abc import Iterable, Mapping
@@ -409,6 +410,31 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+STALE_TEMP_S = 3600.0  # a temp file this old belongs to a writer that died (a crash or kill -9 mid-write)
+
+
+def sweep_stale_temp_files(project: Project, older_than_s: float = STALE_TEMP_S) -> list[Path]:
+    """Remove what `atomic_write_bytes` left behind when its process died mid-write (`.NAME.XXXX.tmp`).
+
+    Nothing ever lists or loads these files; they only take space. Recent ones are left alone: a foreground run
+    may be writing them right now.
+    """
+    removed = []
+    cutoff = time.time() - older_than_s
+    folders = [project.root, project.dataset_dir, project.samples_dir, project.outputs_dir, project.loras_dir,
+               project.cache_dir]
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        paths = folder.glob(".*.tmp") if folder == project.root else folder.rglob(".*.tmp")
+        for path in paths:
+            with contextlib.suppress(OSError):
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def write_toml(path: Path, data: Mapping[str, Any]) -> None:

@@ -28,7 +28,7 @@ from engine import __version__, protocol
 from engine.errors import JobCancelled, describe
 from engine.job_context import BaseJobContext, pin_marker
 from engine.jobs import KINDS, JobParamError
-from engine.project import Project, ProjectError
+from engine.project import Project, ProjectError, sweep_stale_temp_files
 from engine.store import Store, StoreError
 from engine.telemetry import Sampler
 
@@ -479,6 +479,8 @@ class Engine:
                 self.loop.add_signal_handler(sig, self.request_shutdown)
         for job in self.store.recover_interrupted():
             log.info("job %s was %s when the engine stopped; now %s", job["id"], "interrupted", job["state"])
+        for path in sweep_stale_temp_files(self.project):
+            log.info("removed %s, left half-written by a process that died", path)
         if self.store.recovered_from:
             self.store.add_log("error", f"the state database was unreadable; kept as {self.store.recovered_from.name}")
         address, dir_fd = protocol.socket_address(self.project.socket_path)

@@ -139,3 +139,19 @@ def test_prompt_composition_leads_with_the_trigger() -> None:
     assert with_trigger("mika", "") == "mika"
     fields = {"age": "young woman", "outfit": "red coat,", "scene": " ", "quality": "best quality"}
     assert compose_prompt("mika", fields) == "mika, young woman, red coat, best quality"
+
+
+def test_stale_temp_files_are_swept_and_fresh_ones_kept(tmp_path: Path) -> None:
+    from engine.project import sweep_stale_temp_files
+
+    project = init_project(tmp_path / "p", "mika", base="tiny")
+    old = project.samples_dir / "run-1" / ".00001-42.png.abc123.tmp"
+    fresh = project.outputs_dir / "2026-11-23" / ".00002-7.png.def456.tmp"
+    keep = project.samples_dir / "run-1" / "00001-42.png"
+    for p in (old, fresh, keep):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    os.utime(old, (1, 1))
+    os.utime(keep, (1, 1))
+    assert sweep_stale_temp_files(project) == [old]
+    assert not old.exists() and fresh.exists() and keep.exists()
