@@ -198,8 +198,15 @@ class Engine:
 
     # --- scheduling ---------------------------------------------------------------------------------------
     async def scheduler(self) -> None:
+        last: dict[str, Any] | None = None
         while not self._stopping.is_set():
             job = self.store.next_job()
+            if last is not None and release_after(last, job):
+                assert self.loop is not None
+                await self.loop.run_in_executor(self.worker, _release_memory)
+                last = None
+                continue  # the queue may have changed meanwhile
+            last = None
             if job is None:
                 self._wake.clear()
                 waiter = asyncio.ensure_future(self._wake.wait())
@@ -208,9 +215,9 @@ class Engine:
                 waiter.cancel()
                 stopper.cancel()
                 continue
-            await self._run(job)
+            last = await self._run(job)
 
-    async def _run(self, job: dict[str, Any]) -> None:
+    async def _run(self, job: dict[str, Any]) -> dict[str, Any]:
         previous = self.store.outputs(job["id"])
         job = self.store.update_job(job["id"], state="running", started=time.time(), error="", progress=0.0)
         ctx = JobContext(self, job, previous)
@@ -251,6 +258,7 @@ class Engine:
                                            "job_id": job["id"]})
         self._last_activity = time.monotonic()
         self._set_state("idle" if not self._stopping.is_set() else "stopping")
+        return job
 
     # --- commands -----------------------------------------------------------------------------------------
     async def handle(self, client: Client, req: protocol.Request) -> Any:
@@ -549,11 +557,20 @@ class CommandError(Exception):
 def _execute(ctx: JobContext) -> dict[str, Any]:
     """Run one job in the worker thread; torch and friends are imported here, by the runner."""
     module_name, func_name = KINDS[ctx.kind][0].split(":")
-    try:
-        runner = getattr(importlib.import_module(module_name), func_name)
-        return runner(ctx) or {}
-    finally:
-        _release_memory()
+    runner = getattr(importlib.import_module(module_name), func_name)
+    return runner(ctx) or {}
+
+
+# Kinds whose runners share one cached pipeline (engine.generate): between two of them nothing is freed.
+SHARED_PIPELINE_KINDS = frozenset({"gen", "grid"})
+
+
+def release_after(last: dict[str, Any], following: dict[str, Any] | None) -> bool:
+    """Whether to collect garbage and empty the CUDA cache after job `last`, before `following` (None: the queue is
+    empty). A full collection costs ~0.25 s once torch and a pipeline are loaded, longer than a small image takes,
+    so it runs when memory may really be freed: after a failure, a change of kind, or when the queue empties."""
+    return (following is None or last["state"] != "done"
+            or not {last["kind"], following["kind"]} <= SHARED_PIPELINE_KINDS)
 
 
 def _release_memory() -> None:
