@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.app import App, ComposeResult
@@ -91,3 +92,32 @@ async def test_chart_draws_100k_points_as_two_per_column() -> None:
 
         chart.set_data(steps[:50], loss[:50], None)  # a short series: zoom skips windows wider than it
         assert chart.cycle_zoom() is None or chart.window < 49
+
+
+async def test_drawing_the_chart_asks_for_one_repaint_per_canvas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """textual-plot sets the chart cell by cell; each cell used to ask Textual for a repaint (thousands per draw,
+    ~10 µs each: most of a redraw's time). Found by bench/ui.py."""
+    from textual.widget import Widget
+    from textual_hires_canvas import Canvas
+
+    app = ChartApp()
+    async with app.run_test(size=(110, 24)) as pilot:
+        chart = app.query_one(LossChart)
+        steps = np.arange(1, 100_001, dtype=float)
+        chart.set_data(steps, 0.05 + 0.02 * np.sin(steps / 7), None)
+        chart.redraw()
+        await pilot.pause()
+        plot = chart.query_one(LossPlot)
+        repaints: list[Widget] = []
+        original = Widget.refresh
+
+        def counted(self: Widget, *args: object, **kwargs: object) -> Widget:
+            if isinstance(self, Canvas):
+                repaints.append(self)
+            return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Widget, "refresh", counted)
+        plot._render_plot()
+        drawn = sum(1 for row in plot.query_one("#plot", Canvas)._buffer for ch in row if ch.strip())
+        assert drawn > 200  # the draw set hundreds of cells …
+        assert len(repaints) <= len(plot.query(Canvas))  # … and asked for one repaint per canvas
