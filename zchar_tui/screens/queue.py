@@ -10,8 +10,8 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static
 
 from engine import protocol
 from engine.jobs import params_from_meta
@@ -22,6 +22,10 @@ from zchar_tui.widgets.gallery import Gallery, ResultScreen
 STATE_STYLE = {"queued": "", "running": "bold green", "stopping": "yellow", "done": "dim", "failed": "bold red",
                "cancelled": "dim yellow", "stopped": "yellow"}
 BAR = 10
+# Every change to a DataTable repaints all its visible rows and a rebuild costs per row it holds, so a long queue is
+# listed as a window: the jobs first in line and the newest finished ones (the CLI's `zchar queue` lists them all).
+MAX_ROWS = 300
+Cells = tuple[Any, ...]
 
 
 def progress_cell(fraction: float) -> Text:
@@ -43,11 +47,33 @@ def job_summary(job: dict[str, Any]) -> str:
     return text
 
 
+def window(jobs: list[dict[str, Any]], limit: int = MAX_ROWS) -> list[dict[str, Any]]:
+    """The jobs to list (`jobs` in queue order, and so the result): the active ones first in line and the newest
+    finished ones; active jobs take the room they need but leave a fifth of it to finished ones."""
+    if len(jobs) <= limit:
+        return jobs
+    active = [j for j in jobs if j["state"] in protocol.ACTIVE_STATES]
+    finished = sorted((j for j in jobs if j["state"] not in protocol.ACTIVE_STATES),
+                      key=lambda j: (j.get("finished") or 0, j["id"]))
+    n_finished = min(len(finished), max(limit // 5, limit - len(active)))
+    keep = {j["id"] for j in active[:limit - n_finished]} | {j["id"] for j in finished[len(finished) - n_finished:]}
+    return [j for j in jobs if j["id"] in keep]
+
+
+def row_cells(job: dict[str, Any], live: dict[str, Any] | None) -> Cells:
+    fraction = live["step"] / live["total"] if live and live.get("total") else job["progress"]
+    message = job["error"] or (live or {}).get("message") or job["message"]
+    return (str(job["id"]), job["kind"], Text(job["state"], style=STATE_STYLE.get(job["state"], "")),
+            progress_cell(fraction if job["state"] != "done" else 1.0), str(job["params"].get("seed", "")),
+            job_summary(job)[:48], message)
+
+
 class QueueScreen(PaneScreen):
     MODE = "queue"
     TITLE = "Queue"
     DEFAULT_CSS = """
-    QueueScreen #jobs-table { width: 3fr; }
+    QueueScreen #jobs-column { width: 3fr; }
+    QueueScreen #jobs-hidden { height: 1; padding: 0 1; color: $text-muted; }
     QueueScreen #gallery { width: 2fr; min-width: 40; }
     """
     HELP = ("Jobs run one at a time in queue order (training first unless moved). A job that was running when the "
@@ -70,20 +96,34 @@ class QueueScreen(PaneScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="queue-body", classes="pane-body"):
-            yield DataTable(id="jobs-table", cursor_type="row")
+            with Vertical(id="jobs-column"):
+                yield Static(id="jobs-hidden")
+                yield DataTable(id="jobs-table", cursor_type="row")
             yield Gallery(self.zapp.project.root, self.zapp.config.image_protocol, id="gallery")
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("job", "kind", "state", "progress", "seed", "what", "message")
-        self._dirty = True
+        self._columns = self.query_one(DataTable).add_columns("job", "kind", "state", "progress", "seed", "what",
+                                                               "message")
+        self.query_one("#jobs-hidden").display = False
+        self._rebuild = True  # the whole list (after a snapshot); otherwise only the jobs in `_changed`
+        self._changed: set[int] = set()
+        self._shown: dict[str, Cells] = {}  # row key -> cells, in table order
         self._outputs_dirty = True
         self._highlighted: int | None = None
         self.set_interval(0.5, self._redraw)
         self._redraw()
         self.query_one(DataTable).focus()
 
+    def on_screen_resume(self) -> None:  # after PaneScreen's own handler
+        self._redraw()
+
     def on_engine_event(self, kind: str, data: dict[str, Any]) -> None:
-        self._dirty = True
+        if kind in (protocol.EV_JOB, protocol.EV_JOB_REMOVED):
+            self._changed.add(data["id"])
+        elif kind == protocol.EV_PROGRESS:
+            self._changed.add(data["job_id"])
+        elif kind in ("snapshot", "disconnected"):
+            self._rebuild = True
         if kind in (protocol.EV_RESULT, "snapshot"):
             self._outputs_dirty = True
 
@@ -94,26 +134,45 @@ class QueueScreen(PaneScreen):
         yield SystemCommand("Queue: send prompt to builder", "Fill the Prompts pane from the result",
                             self.action_to_builder)
 
-    # --- drawing ------------------------------------------------------------------------------------------
+    # --- drawing (timer; only while shown, so a stream of events costs nothing on the other panes) --------------
     def _redraw(self) -> None:
+        if not self.is_current:
+            return
         if self._outputs_dirty:
             self._outputs_dirty = False
             self.query_one(Gallery).set_outputs(self.zapp.state.outputs)
-        if not self._dirty:
+        if not (self._rebuild or self._changed):
             return
-        self._dirty = False
+        state = self.zapp.state
+        ordered = state.ordered_jobs()
+        jobs = window(ordered)
+        rows = {str(j["id"]): row_cells(j, state.progress.get(j["id"])) for j in jobs}
         table = self.query_one(DataTable)
         selected = self.selected_job()
-        state = self.zapp.state
-        table.clear()
-        for j in state.ordered_jobs():
-            live = state.progress.get(j["id"])
-            fraction = live["step"] / live["total"] if live and live.get("total") else j["progress"]
-            message = j["error"] or (live or {}).get("message") or j["message"]
-            table.add_row(str(j["id"]), j["kind"], Text(j["state"], style=STATE_STYLE.get(j["state"], "")),
-                          progress_cell(fraction if j["state"] != "done" else 1.0),
-                          str(j["params"].get("seed", "")), job_summary(j)[:48], message, key=str(j["id"]))
-        if selected is not None and str(selected["id"]) in {str(j["id"]) for j in state.jobs.values()}:
+        kept = [key for key in self._shown if key in rows]
+        if self._rebuild or kept != list(rows)[:len(kept)]:
+            table.clear()
+            for key, cells in rows.items():
+                table.add_row(*cells, key=key)
+        else:  # the same rows in the same order, some gone and some new at the end: change only what changed
+            for key in self._shown.keys() - rows.keys():
+                table.remove_row(key)
+            for key in kept:
+                for column, old, new in zip(self._columns, self._shown[key], rows[key], strict=True):
+                    if old != new:
+                        table.update_cell(key, column, new)
+            for key in list(rows)[len(kept):]:
+                table.add_row(*rows[key], key=key)
+        self._shown = rows
+        self._rebuild = False
+        self._changed.clear()
+        hidden = self.query_one("#jobs-hidden", Static)
+        hidden.display = len(jobs) < len(ordered)
+        if hidden.display:
+            queued = sum(1 for j in ordered if j["state"] == "queued") - sum(1 for j in jobs if j["state"] == "queued")
+            hidden.update(f"{len(jobs):,} of {len(ordered):,} jobs listed ({queued:,} more queued, "
+                          f"{len(ordered) - len(jobs) - queued:,} older ones); `zchar queue` lists every job")
+        if selected is not None and str(selected["id"]) in rows:
             table.move_cursor(row=table.get_row_index(str(selected["id"])))
 
     # --- selection ----------------------------------------------------------------------------------------
