@@ -394,7 +394,7 @@ class Engine:
     def snapshot(self) -> dict[str, Any]:
         runs = self.store.list_runs()
         latest = self.run_history(runs[-1]["name"]) if runs else None
-        return {"engine": self.info(), "seq": self.seq, "jobs": self.store.list_jobs(limit=1000), "runs": runs,
+        return {"engine": self.info(), "seq": self.seq, "jobs": self.store.jobs_in_view(), "runs": runs,
                 "latest_run": latest, "telemetry": self.telemetry, "outputs": self.store.outputs(limit=500),
                 "log": self.store.recent_log(100),
                 "progress": self._current_progress()}

@@ -94,3 +94,40 @@ def test_a_job_cancelled_while_memory_is_freed_does_not_run(client: SyncClient, 
     client.request("cancel", job_id=second)
     resume.set()
     assert wait_state(client, second, "cancelled")["started"] is None
+
+
+def many(project: object, settings: object, params: dict) -> tuple[list[dict], list[str]]:
+    return [{"gate": 0, "n": i} for i in range(params["count"])], []
+
+
+def test_a_client_attaching_to_a_long_queue_gets_every_active_job(
+        tiny_project: Project, monkeypatch: pytest.MonkeyPatch, releases: list[float]) -> None:
+    """The snapshot used to carry the newest 1,000 jobs by id: with more queued, the running job and the next ones
+    in line were missing from a dashboard that attached then."""
+    monkeypatch.setitem(jobs.KINDS, "many", ("tests.engine_harness:run_wait", many))
+    monkeypatch.setitem(jobs.KINDS, "crash", ("tests.engine_harness:run_crash", h.accept))
+    with h.in_process_engine(tiny_project), SyncClient(tiny_project, spawn=False) as c:
+        failed = [submit(c, "crash") for _ in range(3)]
+        wait_state(c, failed[-1], "failed")
+        ids = c.request("submit", kind="many", params={"count": 1500})["job_ids"]
+        wait_state(c, ids[0], "running")
+        snap = c.request("attach", replay=True)
+        listed = [j["id"] for j in snap["jobs"]]
+        assert set(ids) <= set(listed) and set(failed) <= set(listed)
+        assert [j["position"] for j in snap["jobs"]] == sorted(j["position"] for j in snap["jobs"])
+        h.gate(0).set()
+
+
+def test_jobs_in_view_keeps_the_newest_finished(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from engine.store import Store
+
+    store = Store(Path(str(tmp_path)) / "state.db")
+    made = [store.add_job("gen", {"n": i}) for i in range(30)]
+    for n, j in enumerate(made[:20]):
+        store.update_job(j["id"], state="done", finished=1000.0 + n)
+    store.update_job(made[20]["id"], state="running")
+    view = store.jobs_in_view(finished=5)
+    assert [j["id"] for j in view] == [j["id"] for j in made[15:]]
+    store.close()
