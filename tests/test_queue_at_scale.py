@@ -57,9 +57,9 @@ async def test_a_10k_job_queue_lists_a_window_and_updates_rows_in_place(project:
         table = app.screen.query_one(DataTable)
         assert table.row_count == MAX_ROWS
         note = app.screen.query_one("#jobs-hidden", Static)
-        assert note.display and "300 of 10,001 jobs" in str(note.render())
         listed_queued = MAX_ROWS - MAX_ROWS // 5 - 1  # a fifth for finished jobs, one running
-        assert f"{8000 - listed_queued:,} more queued" in str(note.render())
+        assert note.display and f"listing {MAX_ROWS} jobs" in str(note.render())
+        assert f"{8000 - listed_queued:,} more are queued" in str(note.render())
 
         cleared: list[int] = []
         original_clear = table.clear
@@ -92,3 +92,21 @@ async def test_nothing_is_drawn_while_another_pane_shows(project: Project) -> No
         await pilot.press("4")
         await pilot.pause()
         assert table.get_row("2002")[6] == "next"  # caught up on return
+
+
+def test_the_dashboard_keeps_every_active_job_and_the_newest_finished() -> None:
+    from zchar_tui.state import KEEP_FINISHED, EngineState
+
+    state = EngineState()
+    state.load_snapshot({"jobs": jobs_of(KEEP_FINISHED, 1, 5)})
+    for i in range(1, 6):  # live: five more finish
+        state.apply("job", job(KEEP_FINISHED + 1 + i, "done") | {"finished": 5000.0 + i})
+    finished = [j for j in state.jobs.values() if j["state"] == "done"]
+    assert len(finished) == KEEP_FINISHED
+    assert min(j["id"] for j in finished) == 6  # the five oldest went
+    assert state.jobs[KEEP_FINISHED + 1]["state"] == "running"  # active jobs are never dropped
+    for i in range(2000):
+        state.apply("job", job(10_000 + i, "queued"))
+    assert sum(1 for j in state.jobs.values() if j["state"] == "queued") == 2000
+    state.apply("job.removed", {"id": KEEP_FINISHED + 6})
+    assert KEEP_FINISHED + 6 not in state.jobs

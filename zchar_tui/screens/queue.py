@@ -170,8 +170,8 @@ class QueueScreen(PaneScreen):
         hidden.display = len(jobs) < len(ordered)
         if hidden.display:
             queued = sum(1 for j in ordered if j["state"] == "queued") - sum(1 for j in jobs if j["state"] == "queued")
-            hidden.update(f"{len(jobs):,} of {len(ordered):,} jobs listed ({queued:,} more queued, "
-                          f"{len(ordered) - len(jobs) - queued:,} older ones); `zchar queue` lists every job")
+            hidden.update(f"listing {len(jobs):,} jobs, those first in line and the newest finished; {queued:,} more "
+                          "are queued (`zchar queue` lists every job)")
         if selected is not None and str(selected["id"]) in rows:
             table.move_cursor(row=table.get_row_index(str(selected["id"])))
 
