@@ -1,0 +1,30 @@
+"""The dashboard's memory stays bounded while it is used (found by bench/ui.py: GC pauses grew with every pane
+switch)."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from textual.widgets._footer import FooterKey
+
+from tests.conftest import make_project
+from zchar_tui.app import ZcharApp
+
+
+def live_footer_keys() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, FooterKey))
+
+
+async def test_pane_switches_do_not_keep_old_footer_keys(tmp_path: Path) -> None:
+    app = ZcharApp(make_project(tmp_path / "proj", images=1), connect=False, initial_pane="queue")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("3", "4")  # both panes mounted
+        await pilot.pause()
+        before = live_footer_keys()
+        for _ in range(5):
+            await pilot.press("3", "4")
+        await pilot.pause()
+        after = live_footer_keys()
+        assert after - before < 5, f"{after - before} footer keys kept after 10 pane switches"
