@@ -28,3 +28,18 @@ async def test_pane_switches_do_not_keep_old_footer_keys(tmp_path: Path) -> None
         await pilot.pause()
         after = live_footer_keys()
         assert after - before < 5, f"{after - before} footer keys kept after 10 pane switches"
+
+
+async def test_the_dashboard_collects_young_objects_less_often(tmp_path: Path) -> None:
+    """With the default threshold (700) a 200 events/s stream caused a full collection about every second, 0.1-0.3 s
+    each (bench/ui.py); the running dashboard raises it."""
+    from zchar_tui.app import GC_YOUNG_THRESHOLD
+
+    saved = gc.get_threshold()
+    gc.set_threshold(700, *saved[1:])
+    try:
+        app = ZcharApp(make_project(tmp_path / "proj", images=1), connect=False, initial_pane="queue")
+        async with app.run_test(size=(100, 30)):
+            assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD > 700
+    finally:
+        gc.set_threshold(*saved)
