@@ -110,3 +110,30 @@ def test_the_dashboard_keeps_every_active_job_and_the_newest_finished() -> None:
     assert sum(1 for j in state.jobs.values() if j["state"] == "queued") == 2000
     state.apply("job.removed", {"id": KEEP_FINISHED + 6})
     assert KEEP_FINISHED + 6 not in state.jobs
+
+
+async def test_live_progress_repaints_the_table_every_two_seconds_and_state_at_once(project: Project) -> None:
+    """Each change repaints every visible row of a DataTable (20-30 ms): a training job's per-step progress used to
+    do that twice a second."""
+    from zchar_tui.screens.queue import LIVE_EVERY_S
+
+    app = ZcharApp(project, config=UserConfig(image_protocol="halfcell"), connect=False, initial_pane="queue")
+    app.state.load_snapshot({"engine": {"state": "busy"}, "jobs": jobs_of(3, 1, 3), "runs": [], "outputs": [],
+                             "log": []})
+    async with app.run_test(size=(150, 40)) as pilot:
+        table = app.screen.query_one(DataTable)
+
+        def progress(step: int) -> None:
+            app._on_client_event("job.progress", {"job_id": 4, "step": step, "total": 100, "message": f"step {step}"})
+
+        progress(1)
+        await pilot.pause(0.6)
+        assert table.get_row("4")[6] == "step 1"
+        progress(2)
+        await pilot.pause(0.6)
+        assert table.get_row("4")[6] == "step 1"  # not yet
+        app._on_client_event("job", app.state.jobs[5] | {"message": "moved up"})
+        await pilot.pause(0.6)
+        assert table.get_row("5")[6] == "moved up"  # a job's own change shows at once
+        await pilot.pause(LIVE_EVERY_S)
+        assert table.get_row("4")[6] == "step 2"  # and the live one within LIVE_EVERY_S

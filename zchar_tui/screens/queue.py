@@ -3,6 +3,7 @@ seed, reorder and remove, and a gallery of results; a result's prompt can be sen
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ BAR = 10
 # Every change to a DataTable repaints all its visible rows and a rebuild costs per row it holds, so a long queue is
 # listed as a window: the jobs first in line and the newest finished ones (the CLI's `zchar queue` lists them all).
 MAX_ROWS = 300
+# A running job's progress reports change its progress and message with every step, and each change repaints the
+# whole table (20-30 ms): they are shown every 2 s rather than every 0.5 s tick (a job's own changes show at once).
+LIVE_EVERY_S = 2.0
+LIVE_COLUMNS = frozenset({3, 6})  # progress, message
 Cells = tuple[Any, ...]
 
 
@@ -107,7 +112,9 @@ class QueueScreen(PaneScreen):
         self.query_one("#jobs-hidden").display = False
         self._rebuild = True  # the whole list (after a snapshot); otherwise only the jobs in `_changed`
         self._changed: set[int] = set()
+        self._live: set[int] = set()  # jobs with new progress reports only
         self._shown: dict[str, Cells] = {}  # row key -> cells, in table order
+        self._live_at = 0.0  # when live cells were last brought up to date
         self._outputs_dirty = True
         self._highlighted: int | None = None
         self.set_interval(0.5, self._redraw)
@@ -121,7 +128,7 @@ class QueueScreen(PaneScreen):
         if kind in (protocol.EV_JOB, protocol.EV_JOB_REMOVED):
             self._changed.add(data["id"])
         elif kind == protocol.EV_PROGRESS:
-            self._changed.add(data["job_id"])
+            self._live.add(data["job_id"])
         elif kind in ("snapshot", "disconnected"):
             self._rebuild = True
         if kind in (protocol.EV_RESULT, "snapshot"):
@@ -141,7 +148,7 @@ class QueueScreen(PaneScreen):
         if self._outputs_dirty:
             self._outputs_dirty = False
             self.query_one(Gallery).set_outputs(self.zapp.state.outputs)
-        if not (self._rebuild or self._changed):
+        if not (self._rebuild or self._changed or self._live):
             return
         state = self.zapp.state
         ordered = state.ordered_jobs()
@@ -150,22 +157,33 @@ class QueueScreen(PaneScreen):
         table = self.query_one(DataTable)
         selected = self.selected_job()
         kept = [key for key in self._shown if key in rows]
+        deferred: set[int] = set()
         if self._rebuild or kept != list(rows)[:len(kept)]:
             table.clear()
             for key, cells in rows.items():
                 table.add_row(*cells, key=key)
         else:  # the same rows in the same order, some gone and some new at the end: change only what changed
+            now = time.monotonic()
+            live_due = now - self._live_at >= LIVE_EVERY_S
+            if live_due:
+                self._live_at = now
             for key in self._shown.keys() - rows.keys():
                 table.remove_row(key)
             for key in kept:
-                for column, old, new in zip(self._columns, self._shown[key], rows[key], strict=True):
-                    if old != new:
-                        table.update_cell(key, column, new)
+                shown, new = self._shown[key], rows[key]
+                changed = [i for i in range(len(new)) if shown[i] != new[i]]
+                if changed and not live_due and int(key) not in self._changed and LIVE_COLUMNS.issuperset(changed):
+                    rows[key] = shown  # still shown as it was
+                    deferred.add(int(key))
+                    continue
+                for i in changed:
+                    table.update_cell(key, self._columns[i], new[i])
             for key in list(rows)[len(kept):]:
                 table.add_row(*rows[key], key=key)
         self._shown = rows
         self._rebuild = False
         self._changed.clear()
+        self._live = deferred
         hidden = self.query_one("#jobs-hidden", Static)
         hidden.display = len(jobs) < len(ordered)
         if hidden.display:
