@@ -190,6 +190,14 @@ class Store:
             sql = f"SELECT * FROM (SELECT * FROM jobs ORDER BY id DESC LIMIT {int(limit)}) ORDER BY position"
         return [self.job_dict(r) for r in self.db.execute(sql)]
 
+    def jobs_in_view(self, finished: int = 1000) -> list[dict[str, Any]]:
+        """What an attaching client is sent, in queue order: every queued or running job (however long the queue)
+        and the newest `finished` others."""
+        sql = ("SELECT * FROM jobs WHERE state IN ('queued', 'running', 'stopping') UNION ALL "
+               "SELECT * FROM (SELECT * FROM jobs WHERE state NOT IN ('queued', 'running', 'stopping') "
+               "ORDER BY coalesce(finished, created) DESC LIMIT ?) ORDER BY position")
+        return [self.job_dict(r) for r in self.db.execute(sql, (finished,))]
+
     def next_job(self) -> dict[str, Any] | None:
         row = self.db.execute(
             "SELECT * FROM jobs WHERE state = 'queued' ORDER BY priority DESC, position LIMIT 1"

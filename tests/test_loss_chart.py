@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.app import App, ComposeResult
@@ -91,3 +92,75 @@ async def test_chart_draws_100k_points_as_two_per_column() -> None:
 
         chart.set_data(steps[:50], loss[:50], None)  # a short series: zoom skips windows wider than it
         assert chart.cycle_zoom() is None or chart.window < 49
+
+
+async def test_drawing_the_chart_asks_for_one_repaint_per_canvas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """textual-plot sets the chart cell by cell; each cell used to ask Textual for a repaint (thousands per draw,
+    ~10 µs each: most of a redraw's time). Found by bench/ui.py."""
+    from textual.widget import Widget
+    from textual_hires_canvas import Canvas
+
+    app = ChartApp()
+    async with app.run_test(size=(110, 24)) as pilot:
+        chart = app.query_one(LossChart)
+        steps = np.arange(1, 100_001, dtype=float)
+        chart.set_data(steps, 0.05 + 0.02 * np.sin(steps / 7), None)
+        chart.redraw()
+        await pilot.pause()
+        plot = chart.query_one(LossPlot)
+        repaints: list[Widget] = []
+        original = Widget.refresh
+
+        def counted(self: Widget, *args: object, **kwargs: object) -> Widget:
+            if isinstance(self, Canvas):
+                repaints.append(self)
+            return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Widget, "refresh", counted)
+        plot._render_plot()
+        drawn = sum(1 for row in plot.query_one("#plot", Canvas)._buffer for ch in row if ch.strip())
+        assert drawn > 200  # the draw set hundreds of cells …
+        assert len(repaints) <= len(plot.query(Canvas))  # … and asked for one repaint per canvas
+
+
+def test_braille_polyline_cells() -> None:
+    from zchar_tui.widgets.braille import polyline_cells
+
+    # a horizontal line through the top dot row of cells 0-2: each cell gets its two top dots (⠉)
+    assert polyline_cells(np.array([0.0, 2.9]), np.array([0.1, 0.1]), 5, 2) == [(c, 0, "⠉") for c in range(3)]
+    assert polyline_cells(np.array([1.2]), np.array([1.9]), 5, 2) == [(1, 1, chr(0x2800 + 0x40))]  # one dot
+    assert polyline_cells(np.array([-5.0, -1.0]), np.array([0.5, 1.5]), 5, 2) == []  # wholly outside
+    clipped = polyline_cells(np.array([-10.0, 10.0]), np.array([1.0, 1.0]), 5, 2)
+    assert [c for c, _, _ in clipped] == [0, 1, 2, 3, 4]  # clipped to the canvas, not dropped
+    assert polyline_cells(np.array([0.0, np.nan, 1.0]), np.array([0.0, 0.0, np.nan]), 5, 2) == [(0, 0, "⠁")]
+
+
+@pytest.mark.parametrize("view", [None, (30_000.0, 31_000.0)])
+async def test_numpy_braille_draws_what_textual_plot_draws(monkeypatch: pytest.MonkeyPatch,
+                                                           view: tuple[float, float] | None) -> None:
+    from textual_hires_canvas import Canvas
+    from textual_plot import PlotWidget
+
+    app = ChartApp()
+    async with app.run_test(size=(110, 24)) as pilot:
+        chart = app.query_one(LossChart)
+        plot = chart.query_one(LossPlot)
+        rng = np.random.default_rng(3)
+        steps = np.arange(1, 60_001, dtype=float)
+        chart.set_data(steps, 0.04 + 0.05 * np.exp(-steps / 15_000) + 0.02 * rng.random(len(steps)), None)
+        if view:
+            plot.set_xlimits(*view)
+        chart.redraw(force=True)
+        await pilot.pause()
+
+        def drawn() -> dict[tuple[int, int], str]:
+            plot._render_plot()
+            buf = plot.query_one("#plot", Canvas)._buffer
+            return {(x, y): ch for y, row in enumerate(buf) for x, ch in enumerate(row) if "\u2800" < ch <= "\u28ff"}
+
+        ours = drawn()
+        monkeypatch.setattr(LossPlot, "_render_line_plot", PlotWidget._render_line_plot)
+        theirs = drawn()
+        assert len(theirs) > 300
+        same = sum(1 for cell, ch in theirs.items() if ours.get(cell) == ch)
+        assert ours == theirs, f"{len(theirs) - same} of {len(theirs)} cells differ"

@@ -14,6 +14,7 @@ from typing import Any
 from engine import protocol
 
 Listener = Callable[[str, dict[str, Any]], None]
+KEEP_FINISHED = 1000  # finished jobs kept (newest first), as the engine's snapshot: memory stays bounded
 
 
 class RunHistory:
@@ -69,6 +70,7 @@ class EngineState:
         self.connected = False
         self.engine: dict[str, Any] = {}
         self.jobs: dict[int, dict[str, Any]] = {}
+        self._finished: dict[int, None] = {}  # ids of finished jobs in `jobs`, in the order they finished
         self.runs: dict[str, dict[str, Any]] = {}
         self.history: RunHistory | None = None  # the run shown on the Training pane (the latest one)
         self.telemetry: dict[str, Any] = {"available": False, "reason": "not connected", "gpus": []}
@@ -103,7 +105,10 @@ class EngineState:
     def load_snapshot(self, snap: dict[str, Any]) -> None:
         self.connected = True
         self.engine = snap.get("engine", {})
-        self.jobs = {j["id"]: j for j in snap.get("jobs", [])}
+        self.jobs = {}
+        self._finished.clear()
+        for j in sorted(snap.get("jobs", []), key=lambda j: j.get("finished") or j.get("created") or 0):
+            self._put_job(j)
         self.runs = {r["name"]: r for r in snap.get("runs", [])}
         latest = snap.get("latest_run")
         self.history = None
@@ -135,12 +140,13 @@ class EngineState:
         elif kind == protocol.EV_LOADING:
             self.loading[data["job_id"]] = data
         elif kind == protocol.EV_JOB:
-            self.jobs[data["id"]] = data
+            self._put_job(data)
             if data["state"] not in ("running", "stopping"):
                 self.progress.pop(data["id"], None)
                 self.loading.pop(data["id"], None)
         elif kind == protocol.EV_JOB_REMOVED:
             self.jobs.pop(data["id"], None)
+            self._finished.pop(data["id"], None)
         elif kind == protocol.EV_ENGINE:
             self.engine = data
         elif kind == protocol.EV_RUN:
@@ -160,6 +166,17 @@ class EngineState:
             del self.outputs[1000:]
         elif kind == protocol.EV_LOG:
             self.log.append(data)
+
+    def _put_job(self, job: dict[str, Any]) -> None:
+        """Every active job is kept; of finished ones only the newest KEEP_FINISHED."""
+        self.jobs[job["id"]] = job
+        self._finished.pop(job["id"], None)
+        if job["state"] not in protocol.ACTIVE_STATES:
+            self._finished[job["id"]] = None
+            while len(self._finished) > KEEP_FINISHED:
+                oldest = next(iter(self._finished))
+                del self._finished[oldest]
+                self.jobs.pop(oldest, None)
 
     def _history_for(self, run: str) -> RunHistory:
         """The shown run follows the newest run that reports anything."""

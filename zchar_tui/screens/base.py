@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult, SystemCommand
 from textual.screen import Screen
-from textual.widgets import Footer, Tab, Tabs
+from textual.widgets import Tab, Tabs
 
+from zchar_tui.widgets.pane_footer import PaneFooter
 from zchar_tui.widgets.status_header import StatusHeader
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class PaneScreen(Screen):
         yield StatusHeader(id="status-header")
         yield PaneTabs(*(Tab(label, id=f"tab-{mode}") for mode, label in PANES), active=f"tab-{self.MODE}")
         yield from self.compose_body()
-        yield Footer()
+        yield PaneFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -3,6 +3,7 @@ seed, reorder and remove, and a gallery of results; a result's prompt can be sen
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static
 
 from engine import protocol
 from engine.jobs import params_from_meta
@@ -23,6 +24,14 @@ from zchar_tui.widgets.gallery import Gallery, ResultScreen
 STATE_STYLE = {"queued": "", "running": "bold green", "stopping": "yellow", "done": "dim", "failed": "bold red",
                "cancelled": "dim yellow", "stopped": "yellow"}
 BAR = 10
+# Every change to a DataTable repaints all its visible rows and a rebuild costs per row it holds, so a long queue is
+# listed as a window: the jobs first in line and the newest finished ones (the CLI's `zchar queue` lists them all).
+MAX_ROWS = 300
+# A running job's progress reports change its progress and message with every step, and each change repaints the
+# whole table (20-30 ms): they are shown every 2 s rather than every 0.5 s tick (a job's own changes show at once).
+LIVE_EVERY_S = 2.0
+LIVE_COLUMNS = frozenset({3, 6})  # progress, message
+Cells = tuple[Any, ...]
 
 
 def progress_cell(fraction: float) -> Text:
@@ -44,11 +53,33 @@ def job_summary(job: dict[str, Any]) -> str:
     return text
 
 
+def window(jobs: list[dict[str, Any]], limit: int = MAX_ROWS) -> list[dict[str, Any]]:
+    """The jobs to list (`jobs` in queue order, and so the result): the active ones first in line and the newest
+    finished ones; active jobs take the room they need but leave a fifth of it to finished ones."""
+    if len(jobs) <= limit:
+        return jobs
+    active = [j for j in jobs if j["state"] in protocol.ACTIVE_STATES]
+    finished = sorted((j for j in jobs if j["state"] not in protocol.ACTIVE_STATES),
+                      key=lambda j: (j.get("finished") or 0, j["id"]))
+    n_finished = min(len(finished), max(limit // 5, limit - len(active)))
+    keep = {j["id"] for j in active[:limit - n_finished]} | {j["id"] for j in finished[len(finished) - n_finished:]}
+    return [j for j in jobs if j["id"] in keep]
+
+
+def row_cells(job: dict[str, Any], live: dict[str, Any] | None) -> Cells:
+    fraction = live["step"] / live["total"] if live and live.get("total") else job["progress"]
+    message = job["error"] or (live or {}).get("message") or job["message"]
+    return (str(job["id"]), job["kind"], Text(job["state"], style=STATE_STYLE.get(job["state"], "")),
+            progress_cell(fraction if job["state"] != "done" else 1.0), str(job["params"].get("seed", "")),
+            escape(job_summary(job)[:48]), escape(message))
+
+
 class QueueScreen(PaneScreen):
     MODE = "queue"
     TITLE = "Queue"
     DEFAULT_CSS = """
-    QueueScreen #jobs-table { width: 3fr; }
+    QueueScreen #jobs-column { width: 3fr; }
+    QueueScreen #jobs-hidden { height: 1; padding: 0 1; color: $text-muted; }
     QueueScreen #gallery { width: 2fr; min-width: 40; }
     """
     HELP = ("Jobs run one at a time in queue order (training first unless moved). A job that was running when the "
@@ -71,20 +102,36 @@ class QueueScreen(PaneScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="queue-body", classes="pane-body"):
-            yield DataTable(id="jobs-table", cursor_type="row")
+            with Vertical(id="jobs-column"):
+                yield Static(id="jobs-hidden")
+                yield DataTable(id="jobs-table", cursor_type="row")
             yield Gallery(self.zapp.project.root, self.zapp.config.image_protocol, id="gallery")
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("job", "kind", "state", "progress", "seed", "what", "message")
-        self._dirty = True
+        self._columns = self.query_one(DataTable).add_columns("job", "kind", "state", "progress", "seed", "what",
+                                                               "message")
+        self.query_one("#jobs-hidden").display = False
+        self._rebuild = True  # the whole list (after a snapshot); otherwise only the jobs in `_changed`
+        self._changed: set[int] = set()
+        self._live: set[int] = set()  # jobs with new progress reports only
+        self._shown: dict[str, Cells] = {}  # row key -> cells, in table order
+        self._live_at = 0.0  # when live cells were last brought up to date
         self._outputs_dirty = True
         self._highlighted: int | None = None
         self.set_interval(0.5, self._redraw)
         self._redraw()
         self.query_one(DataTable).focus()
 
+    def on_screen_resume(self) -> None:  # after PaneScreen's own handler
+        self._redraw()
+
     def on_engine_event(self, kind: str, data: dict[str, Any]) -> None:
-        self._dirty = True
+        if kind in (protocol.EV_JOB, protocol.EV_JOB_REMOVED):
+            self._changed.add(data["id"])
+        elif kind == protocol.EV_PROGRESS:
+            self._live.add(data["job_id"])
+        elif kind in ("snapshot", "disconnected"):
+            self._rebuild = True
         if kind in (protocol.EV_RESULT, "snapshot"):
             self._outputs_dirty = True
 
@@ -95,27 +142,56 @@ class QueueScreen(PaneScreen):
         yield SystemCommand("Queue: send prompt to builder", "Fill the Prompts pane from the result",
                             self.action_to_builder)
 
-    # --- drawing ------------------------------------------------------------------------------------------
+    # --- drawing (timer; only while shown, so a stream of events costs nothing on the other panes) --------------
     def _redraw(self) -> None:
+        if not self.is_current:
+            return
         if self._outputs_dirty:
             self._outputs_dirty = False
             self.query_one(Gallery).set_outputs(self.zapp.state.outputs)
-        if not self._dirty:
+        if not (self._rebuild or self._changed or self._live):
             return
-        self._dirty = False
+        state = self.zapp.state
+        ordered = state.ordered_jobs()
+        jobs = window(ordered)
+        rows = {str(j["id"]): row_cells(j, state.progress.get(j["id"])) for j in jobs}
         table = self.query_one(DataTable)
         selected = self.selected_job()
-        state = self.zapp.state
-        table.clear()
-        for j in state.ordered_jobs():
-            live = state.progress.get(j["id"])
-            fraction = live["step"] / live["total"] if live and live.get("total") else j["progress"]
-            message = j["error"] or (live or {}).get("message") or j["message"]
-            table.add_row(str(j["id"]), j["kind"], Text(j["state"], style=STATE_STYLE.get(j["state"], "")),
-                          progress_cell(fraction if j["state"] != "done" else 1.0),
-                          str(j["params"].get("seed", "")), escape(job_summary(j)[:48]), escape(message),
-                          key=str(j["id"]))
-        if selected is not None and str(selected["id"]) in {str(j["id"]) for j in state.jobs.values()}:
+        kept = [key for key in self._shown if key in rows]
+        deferred: set[int] = set()
+        if self._rebuild or kept != list(rows)[:len(kept)]:
+            table.clear()
+            for key, cells in rows.items():
+                table.add_row(*cells, key=key)
+        else:  # the same rows in the same order, some gone and some new at the end: change only what changed
+            now = time.monotonic()
+            live_due = now - self._live_at >= LIVE_EVERY_S
+            if live_due:
+                self._live_at = now
+            for key in self._shown.keys() - rows.keys():
+                table.remove_row(key)
+            for key in kept:
+                shown, new = self._shown[key], rows[key]
+                changed = [i for i in range(len(new)) if shown[i] != new[i]]
+                if changed and not live_due and int(key) not in self._changed and LIVE_COLUMNS.issuperset(changed):
+                    rows[key] = shown  # still shown as it was
+                    deferred.add(int(key))
+                    continue
+                for i in changed:
+                    table.update_cell(key, self._columns[i], new[i])
+            for key in list(rows)[len(kept):]:
+                table.add_row(*rows[key], key=key)
+        self._shown = rows
+        self._rebuild = False
+        self._changed.clear()
+        self._live = deferred
+        hidden = self.query_one("#jobs-hidden", Static)
+        hidden.display = len(jobs) < len(ordered)
+        if hidden.display:
+            queued = sum(1 for j in ordered if j["state"] == "queued") - sum(1 for j in jobs if j["state"] == "queued")
+            hidden.update(f"listing {len(jobs):,} jobs, those first in line and the newest finished; {queued:,} more "
+                          "are queued (`zchar queue` lists every job)")
+        if selected is not None and str(selected["id"]) in rows:
             table.move_cursor(row=table.get_row_index(str(selected["id"])))
 
     # --- selection ----------------------------------------------------------------------------------------
