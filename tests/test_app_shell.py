@@ -72,6 +72,15 @@ async def test_q_quits(tiny_project: Project) -> None:
     assert app.return_code == 0 and not app.is_running
 
 
+async def test_a_tick_during_shutdown_is_harmless(tiny_project: Project) -> None:
+    # the half-second timer could fire once more after Textual emptied the screen stack (ScreenStackError)
+    app = ZcharApp(tiny_project, connect=False)
+    async with app.run_test():
+        pass
+    assert not app.screen_stack
+    app._tick()
+
+
 async def test_command_palette_offers_main_actions(tiny_project: Project) -> None:
     app = ZcharApp(tiny_project, connect=False)
     async with app.run_test(size=(120, 36)):

@@ -12,7 +12,8 @@ import pytest
 from engine import jobs, server
 from engine.project import Project
 from tests import engine_harness as h
-from tests.test_engine_jobs import submit, wait_state
+from tests.conftest import wait_job
+from tests.test_engine_jobs import submit
 from zchar_tui.client import SyncClient
 
 
@@ -54,12 +55,12 @@ def test_generations_in_a_row_free_memory_once_the_queue_moves_on(client: SyncCl
     d = submit(client, "grid", gate=3)
     e = submit(client, "wait", gate=4)
     for i, job in enumerate((a, b, c, d)):
-        wait_state(client, job, "running")
+        wait_job(client, job, "running")
         h.gate(i).set()
-    wait_state(client, e, "running")
+    wait_job(client, e, "running")
     assert len(releases) == 1  # gen → gen → gen → grid: nothing; grid → wait (another kind): once
     h.gate(4).set()
-    wait_state(client, e, "done")
+    wait_job(client, e, "done")
     deadline = time.monotonic() + 5
     while len(releases) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -69,11 +70,11 @@ def test_generations_in_a_row_free_memory_once_the_queue_moves_on(client: SyncCl
 def test_a_failed_job_frees_memory_before_the_next(client: SyncClient, releases: list[float]) -> None:
     bad = submit(client, "crash")
     nxt = submit(client, "gen", gate=0)
-    wait_state(client, bad, "failed")
-    wait_state(client, nxt, "running")
+    wait_job(client, bad, "failed")
+    wait_job(client, nxt, "running")
     assert len(releases) == 1
     h.gate(0).set()
-    wait_state(client, nxt, "done")
+    wait_job(client, nxt, "done")
 
 
 def test_a_job_cancelled_while_memory_is_freed_does_not_run(client: SyncClient, releases: list[float],
@@ -88,12 +89,12 @@ def test_a_job_cancelled_while_memory_is_freed_does_not_run(client: SyncClient, 
     monkeypatch.setattr(server, "_release_memory", slow_release)
     first = submit(client, "wait", gate=0)
     second = submit(client, "gen", gate=1)
-    wait_state(client, first, "running")
+    wait_job(client, first, "running")
     h.gate(0).set()
     assert releasing.wait(10)  # wait → gen: a change of kind
     client.request("cancel", job_id=second)
     resume.set()
-    assert wait_state(client, second, "cancelled")["started"] is None
+    assert wait_job(client, second, "cancelled")["started"] is None
 
 
 def many(project: object, settings: object, params: dict) -> tuple[list[dict], list[str]]:
@@ -108,9 +109,9 @@ def test_a_client_attaching_to_a_long_queue_gets_every_active_job(
     monkeypatch.setitem(jobs.KINDS, "crash", ("tests.engine_harness:run_crash", h.accept))
     with h.in_process_engine(tiny_project), SyncClient(tiny_project, spawn=False) as c:
         failed = [submit(c, "crash") for _ in range(3)]
-        wait_state(c, failed[-1], "failed")
+        wait_job(c, failed[-1], "failed")
         ids = c.request("submit", kind="many", params={"count": 1500})["job_ids"]
-        wait_state(c, ids[0], "running")
+        wait_job(c, ids[0], "running")
         snap = c.request("attach", replay=True)
         listed = [j["id"] for j in snap["jobs"]]
         assert set(ids) <= set(listed) and set(failed) <= set(listed)

@@ -236,8 +236,11 @@ class ZcharApp(App[None]):
 
     # --- periodic -----------------------------------------------------------------------------------------
     def _tick(self) -> None:
-        if isinstance(self.screen, PaneScreen):
-            self.refresh_header(self.screen)
+        stack = self.screen_stack
+        if not stack:
+            return  # the app is shutting down (its screens are gone; the timer may still fire once)
+        if isinstance(stack[-1], PaneScreen):
+            self.refresh_header(stack[-1])
         self._reload_if_edited()
         if not self.is_headless and _stdin_hung_up():
             self.terminal_lost()
