@@ -64,7 +64,7 @@ class Monitor:
         self.samples: list[dict[str, float]] = []
         self.latency: list[float] = []
         self.keys: list[str] = []
-        self.missed_keys = 0
+        self.missed: list[str] = []  # keys whose effect no frame showed within 5 s
 
     def sample(self, t0: float, done: int, steps: int) -> dict[str, float]:
         engine_rss, engine_peak = proc_mem(self.engine_pid)
@@ -147,15 +147,18 @@ async def drive(project: Any, args: argparse.Namespace, mon: Monitor) -> dict[st
                     want = tbl.cursor_row + (1 if key == "down" else -1)
                     if not 0 <= want < tbl.row_count:
                         continue
-                    target = row_key(tbl, want)  # rows slide up as jobs finish: follow the job, not the row number
-                    shown = clock.next_frame_showing(lambda t=tbl, r=target: row_key(t, t.cursor_row) == r)
+                    # rows slide up as jobs finish: follow the job, not the row number (done once the cursor is on
+                    # it, or once it has left the listed window: the oldest finished jobs leave it as new ones finish)
+                    target = row_key(tbl, want)
+                    shown = clock.next_frame_showing(
+                        lambda t=tbl, r=target: row_key(t, t.cursor_row) == r or r not in t.rows)
                 sent = time.perf_counter()
                 app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
                 try:
                     mon.latency.append(1000 * ((await asyncio.wait_for(shown, 5))[0] - sent))
                     mon.keys.append(f"{key}@{app.current_mode}")
                 except TimeoutError:
-                    mon.missed_keys += 1
+                    mon.missed.append(f"{key}@{app.current_mode}")
                 next_key = time.monotonic() + 1
             await asyncio.sleep(0.2)
         out["elapsed"] = time.monotonic() - t0
@@ -268,6 +271,7 @@ def main() -> int:
         gen_phase = [r for r in s if r["steps"] >= args.steps and r["done"] > 1 + args.jobs // 10]
         first, last = (gen_phase[0], gen_phase[-1]) if len(gen_phase) > 1 else (s[0], s[-1])
         lat = mon.latency
+        missed = f" ({', '.join(mon.missed[:5])})" if mon.missed else ""
         span = s[-1]["t"] - s[0]["t"] or 1.0
         cpu = {k: 100 * (s[-1][k] - s[0][k]) / span for k in ("engine_cpu", "ui_cpu")}
         rows = [
@@ -288,7 +292,7 @@ def main() -> int:
              "averaged over the whole soak"],
             ["key → frame during the soak", f"p50 {percentile(lat, 50):.0f} / p95 {percentile(lat, 95):.0f} ms",
              f"{len(lat)} keys (pane switches, queue up/down), max {max(lat, default=0):.0f} ms, "
-             f"{mon.missed_keys} unanswered in 5 s; slowest: "
+             f"{len(mon.missed)} unanswered in 5 s{missed}; slowest: "
              + ", ".join(f"{k} {v:.0f}" for v, k in sorted(zip(lat, mon.keys, strict=True), reverse=True)[:3])],
         ]
         if out.get("timed_out"):
