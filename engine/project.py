@@ -322,6 +322,10 @@ class Project:
         return self.state_dir / "engine.lock"
 
     @property
+    def foreground_lock_path(self) -> Path:
+        return self.state_dir / "foreground.lock"
+
+    @property
     def log_path(self) -> Path:
         return self.state_dir / "engine.log"
 

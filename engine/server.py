@@ -31,6 +31,7 @@ from engine.jobs import KINDS, JobParamError
 from engine.project import Project, ProjectError, sweep_stale_temp_files
 from engine.store import Store, StoreError
 from engine.telemetry import Sampler
+from engine.train_foreground import foreground_running
 
 log = logging.getLogger("zchar.engine")
 IDLE_EXIT_S = float(os.environ.get("ZCHAR_ENGINE_IDLE_EXIT", "1800"))  # no clients and nothing queued
@@ -485,7 +486,7 @@ class Engine:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(ValueError, RuntimeError):  # not the main thread (an in-process test engine)
                 self.loop.add_signal_handler(sig, self.request_shutdown)
-        for job in self.store.recover_interrupted():
+        for job in self.store.recover_interrupted(foreground_alive=foreground_running(self.project)):
             log.info("job %s was %s when the engine stopped; now %s", job["id"], "interrupted", job["state"])
         for path in sweep_stale_temp_files(self.project):
             log.info("removed %s, left half-written by a process that died", path)

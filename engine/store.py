@@ -224,10 +224,11 @@ class Store:
     def remove_job(self, job_id: int) -> None:
         self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
-    def recover_interrupted(self) -> list[dict[str, Any]]:
+    def recover_interrupted(self, foreground_alive: bool = False) -> list[dict[str, Any]]:
         """After a crash: running jobs go back to the queue (up to MAX_RERUNS times: a job that keeps killing the
         engine must not do so at every start); a stop that was under way is completed; a training run left
-        "running" says it was interrupted (its job, if re-queued, sets it running again)."""
+        "running" says it was interrupted (its job, if re-queued, sets it running again). A run of
+        `zchar train --foreground` (no job) is left alone while such a process is alive."""
         changed = []
         for row in self.db.execute("SELECT * FROM jobs WHERE state IN ('running', 'stopping')").fetchall():
             job = self.job_dict(row)
@@ -250,6 +251,13 @@ class Store:
                     if job and job["state"] == "queued" else "resume it to carry on from its last checkpoint")
             self.upsert_run(row["name"], state="stopped",
                             message=f"interrupted at step {step or 0} when the engine stopped; {then}")
+        if not foreground_alive:
+            for row in self.db.execute("SELECT name FROM runs WHERE state IN ('running', 'stopping') "
+                                       "AND job_id IS NULL").fetchall():
+                step = self.db.execute("SELECT max(step) FROM metrics WHERE run = ?", (row["name"],)).fetchone()[0]
+                self.upsert_run(row["name"], state="stopped",
+                                message=f"interrupted at step {step or 0}: its foreground process ended; resume it "
+                                        "to carry on from its last checkpoint")
         return changed
 
     # --- runs ---------------------------------------------------------------------------------------------

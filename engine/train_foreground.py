@@ -7,6 +7,9 @@ current step (with a checkpoint), exactly as a stop from the dashboard does.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +31,9 @@ class ForegroundContext(BaseJobContext):
         self._on_event = on_event
         self._store = None
         self._warned = False
+        self._lock_fd: int | None = None
         if persist:
+            self._lock_fd = _hold_foreground_lock(project)
             from engine.store import Store, StoreError
 
             try:
@@ -56,6 +61,38 @@ class ForegroundContext(BaseJobContext):
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _hold_foreground_lock(project: Project) -> int | None:
+    """A shared flock on .zchar/foreground.lock for the run's lifetime: the kernel drops it when the process dies,
+    so an engine starting later can tell a live foreground run from one that was killed (and marks only that one
+    interrupted)."""
+    try:
+        project.ensure_dirs()
+        fd = os.open(project.foreground_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None  # e.g. a full disk: the run goes on; at worst an engine marks it interrupted early
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def foreground_running(project: Project) -> bool:
+    """Whether a `zchar train --foreground` process of this project is alive (holds its lock)."""
+    try:
+        fd = os.open(project.foreground_lock_path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    return False
 
 
 def train_foreground(ctx: ForegroundContext) -> dict[str, Any]:

@@ -84,3 +84,14 @@ def test_foreign_database_is_not_touched(tmp_path: Path) -> None:
     kept = sqlite3.connect(s.recovered_from)
     assert kept.execute("SELECT balance FROM accounts").fetchone()[0] == 100.0
     assert s.list_jobs() == []
+
+
+def test_a_foreground_run_is_marked_interrupted_only_once_its_process_is_gone(tmp_path: Path) -> None:
+    s = Store(tmp_path / "state.db")
+    s.upsert_run("fg", state="running", total_steps=10)  # zchar train --foreground: a run without a job
+    s.add_metric("fg", {"step": 4, "loss": 0.1, "epoch": 1})
+    s.recover_interrupted(foreground_alive=True)
+    assert s.get_run("fg")["state"] == "running"
+    s.recover_interrupted(foreground_alive=False)
+    run = s.get_run("fg")
+    assert run["state"] == "stopped" and run["message"].startswith("interrupted at step 4: its foreground process")

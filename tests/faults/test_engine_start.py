@@ -1,6 +1,7 @@
 """Engine start against a bad state: a corrupt, truncated or foreign state.db, one that cannot be opened right now,
-stale lock and socket files, several clients starting engines at once, and a job that kills the engine at every
-start. (tests/test_store.py covers the store alone; tests/test_engine.py two engine processes and a SIGKILLed one.)"""
+stale lock and socket files, several clients starting engines at once, a job that kills the engine at every
+start, and a `--foreground` training run killed before the engine starts. (tests/test_store.py covers the store
+alone; tests/test_engine.py two engine processes and a SIGKILLed one.)"""
 
 from __future__ import annotations
 
@@ -170,3 +171,37 @@ def test_a_job_that_kills_the_engine_is_not_run_at_every_start(tiny_project: Pro
     assert job["state"] == "failed" and job["attempts"] == 3, job
     assert "the engine stopped 4 times while this job ran" in job["error"]
     assert client.request("ping", payload=1) == 1
+
+
+FOREGROUND_RUN = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from engine.project import Project
+from engine.train_foreground import ForegroundContext
+ctx = ForegroundContext(Project(sys.argv[2]), {})
+ctx.emit("run", {"name": "fg", "state": "running", "step": 3, "total_steps": 50})
+print("running", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("killed", [True, False])
+def test_engine_start_marks_a_killed_foreground_run_interrupted(tiny_project: Project, engine_of: Callable,
+                                                                killed: bool) -> None:
+    # `zchar train --foreground` runs without a job; killed, it stayed "running" (with an ETA) for good
+    proc = subprocess.Popen([sys.executable, "-c", FOREGROUND_RUN, str(ROOT), str(tiny_project.root)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "running"
+        if killed:
+            proc.kill()
+            proc.wait()
+        client = engine_of(tiny_project)
+        run = client.request("run_history", run="fg")["run"]
+        if killed:
+            assert run["state"] == "stopped" and "its foreground process ended" in run["message"]
+        else:
+            assert run["state"] == "running"  # alive: left alone
+    finally:
+        proc.kill()
+        proc.wait()
