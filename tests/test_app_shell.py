@@ -15,7 +15,7 @@ from rich.console import Console
 
 from engine.project import Project
 from zchar_tui.app import ZcharApp
-from zchar_tui.screens.dialogs import HelpScreen
+from zchar_tui.screens.dialogs import ConfirmScreen, HelpScreen
 from zchar_tui.widgets.status_header import StatusHeader
 
 
@@ -203,3 +203,14 @@ def test_cli_init_and_check_exit_codes(tmp_path: Path) -> None:
     assert out.returncode == 2 and "no such folder" in out.stderr
     out = zchar("open", str(tmp_path / "p"))
     assert out.returncode == 2 and "train.rank" in out.stderr
+
+
+async def test_a_long_confirmation_question_wraps_inside_its_box(tiny_project: Project) -> None:
+    app = ZcharApp(tiny_project, connect=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        question = "Move every one of the 18 selected images to .zchar/trash/? " * 3
+        app.push_screen(ConfirmScreen(question, "Trash"))
+        await pilot.pause()
+        box = app.screen.query_one("#confirm-box")
+        label = box.query_one("Label")
+        assert label.region.right <= box.region.right and label.region.height >= 3
