@@ -213,9 +213,11 @@ class HealthCache:
             atomic_write_bytes(self.path, json.dumps(data, separators=(",", ":")).encode("utf-8"))
 
 
-def _stale(m: Measures | None) -> bool:
-    """Needs measuring again: never measured, or faces unknown while a detector is now installed."""
-    return m is None or (not m.error and m.faces is None and faces.available())
+def _stale(m: Measures | None, thumb: Path | None = None) -> bool:
+    """Needs measuring again: never measured, faces unknown while a detector is now installed, or the wanted
+    thumbnail is missing."""
+    return m is None or (not m.error and ((m.faces is None and faces.available())
+                                          or (thumb is not None and not thumb.is_file())))
 
 
 def dataset_files(project: Project) -> tuple[list[Path], list[str]]:
@@ -253,7 +255,7 @@ def scan(project: Project, settings: Settings, *, thumbs: bool = False, workers:
             found[path.name] = Measures(error=f"cannot read the file: {exc.strerror or exc}")
             continue
         m = cache.lookup(path.name, st)
-        if _stale(m) or (thumbs and m and not m.error and not thumbnail_path(project, m.key).is_file()):
+        if _stale(m, thumbnail_path(project, m.key) if thumbs and m else None):
             todo.append((path, st))
         else:
             found[path.name] = m  # type: ignore[assignment]
@@ -298,7 +300,7 @@ def _measure_file(project: Project, cache: HealthCache, path: Path, st: os.stat_
     key = content_key(data)
     m = cache.measures.get(key)
     thumb = thumbnail_path(project, key) if thumbs else None
-    fresh = m is None or _stale(m) or (thumb is not None and not m.error and not thumb.is_file())
+    fresh = _stale(m, thumb)
     if fresh:
         m = measure(data, key, thumb)
     cache.put(path.name, st, m)  # type: ignore[arg-type]
@@ -469,10 +471,6 @@ def _flag_duplicates(report: DatasetReport) -> None:
 def check_dataset(project: Project, settings: Settings) -> DatasetReport:
     """The report `zchar check` prints (cached measures make a second run fast)."""
     return scan(project, settings)
-
-
-def format_report(report: DatasetReport) -> str:
-    return "\n".join(text for text, _level in report_lines(report))
 
 
 def report_lines(report: DatasetReport) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import shutil
 import sys
@@ -24,6 +25,7 @@ def report(settings: Settings | None = None) -> tuple[list[str], bool]:
     lines = [f"zchar {__version__} · Python {platform.python_version()} · {platform.platform()}"]
     reader = GpuReader()
     reading = reader.read()
+    reader.close()
     if reading["available"]:
         lines.append(f"NVIDIA driver {reading['driver']}")
         for g in reading["gpus"]:
@@ -51,7 +53,7 @@ def report(settings: Settings | None = None) -> tuple[list[str], bool]:
     from huggingface_hub import constants
 
     cache = constants.HF_HUB_CACHE
-    free = shutil.disk_usage(cache if __import__("os").path.isdir(cache) else sys.prefix).free / 2**30
+    free = shutil.disk_usage(cache if os.path.isdir(cache) else sys.prefix).free / 2**30
     lines.append(f"Hugging Face cache: {cache} ({free:.0f} GiB free; Z-Image Turbo needs about 33 GB)")
     if settings is not None:
         from engine.models import is_tiny, model_identity

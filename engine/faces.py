@@ -38,6 +38,7 @@ class Box:
 
 _idle: queue.SimpleQueue[Any] = queue.SimpleQueue()  # classifiers not in use: OpenCV's are not re-entrant
 
+
 @cache
 def _cascade_path() -> tuple[str, str]:
     """(path of the cascade file, "") or ("", why face detection is unavailable)."""

@@ -103,11 +103,13 @@ def apply_loras(loaded: Loaded, project: Project, loras: list[dict[str, Any]], f
     """Make `loras` ([{path, strength}]) the active stack; returns their metadata {path, name, hash, strength}."""
     pipe = loaded.pipe
     entries: dict[str, dict[str, Any]] = {}  # adapter -> entry; the same file twice adds its strengths
+    paths: dict[str, Path] = {}  # adapter -> resolved file
     for lo in loras:
         path = _inside(project, lo["path"], "LoRA")
         if not path.is_file():
             raise JobFailed(f"LoRA {lo['path']} is gone (moved or deleted after the job was queued)")
         digest = file_hash(path)
+        paths[f"h{digest}"] = path
         e = entries.setdefault(f"h{digest}", {"path": lo["path"], "name": path.stem, "hash": digest, "strength": 0.0})
         e["strength"] += float(lo["strength"])
     wanted = tuple((a, e["strength"]) for a, e in entries.items())
@@ -118,7 +120,7 @@ def apply_loras(loaded: Loaded, project: Project, loras: list[dict[str, Any]], f
         if adapter in loaded.adapters:
             loaded.adapters[adapter] = loaded.adapters.pop(adapter)  # most recently used goes last
         else:
-            load_into_pipeline(pipe, _inside(project, e["path"], "LoRA"), adapter)
+            load_into_pipeline(pipe, paths[adapter], adapter)
             loaded.adapters[adapter] = e["path"]
             loaded.stack = None
     for old in [a for a in loaded.adapters if a not in entries][: max(0, len(loaded.adapters) - MAX_ADAPTERS)]:
@@ -297,58 +299,59 @@ def _already_done(ctx: Any) -> dict[str, Any] | None:
     return None
 
 
-def run_job(ctx: Any) -> dict[str, Any]:
-    """A `gen` job: one image."""
+def _run(ctx: Any, name: str, matches: Callable[[dict[str, Any]], bool],
+         make: Callable[[Settings, Loaded], tuple[Any, dict[str, Any]]]) -> dict[str, Any]:
+    """What a `gen` and a `grid` job share: skip work a crash left done, load the pipeline, `make` the image (an
+    out-of-memory error becomes advice), write it."""
     done = _already_done(ctx)
     if done:
         return done
     settings = ctx.project.load()
-    p = ctx.params
-    path, written = _output_path(ctx.project, ctx.job, f"{ctx.job_id:05d}-{p['seed']}",
-                                 lambda m: m.get("seed") == p["seed"] and m.get("prompt") == p["prompt"])
+    path, written = _output_path(ctx.project, ctx.job, name, matches)
     if written:
-        meta = pngmeta.read_meta(path) or {}
-        return _finish(ctx, path, None, meta, write=False)
+        return _finish(ctx, path, None, pngmeta.read_meta(path) or {}, write=False)
     loaded = load_pipeline(settings, ctx.loading)
     ctx.check_cancel()
-    progress = _Progress(ctx, p["steps"], "image")
-
-    def on_step(i: int, total: int) -> None:
-        progress.total = total  # img2img runs fewer steps than asked (strength × steps)
-        progress.step()
-
-    fuse = (FUSE_MIN_JOBS is not None and loaded.device.startswith("cuda")
-            and p.get("count", 1) - p.get("index", 0) >= FUSE_MIN_JOBS)
     try:
-        image, meta = generate(loaded, ctx.project, settings, p, on_step, fuse=fuse)
+        image, meta = make(settings, loaded)
     except Exception as exc:
         if is_oom(exc):
             gc.collect()
-            raise JobFailed(oom_advice(settings, p["width"], p["height"])) from None
+            raise JobFailed(oom_advice(settings, ctx.params["width"], ctx.params["height"])) from None
         raise
     meta["job_id"] = ctx.job_id
     return _finish(ctx, path, image, meta, write=True)
+
+
+def run_job(ctx: Any) -> dict[str, Any]:
+    """A `gen` job: one image."""
+    p = ctx.params
+
+    def make(settings: Settings, loaded: Loaded) -> tuple[Any, dict[str, Any]]:
+        progress = _Progress(ctx, p["steps"], "image")
+
+        def on_step(i: int, total: int) -> None:
+            progress.total = total  # img2img runs fewer steps than asked (strength × steps)
+            progress.step()
+
+        fuse = (FUSE_MIN_JOBS is not None and loaded.device.startswith("cuda")
+                and p.get("count", 1) - p.get("index", 0) >= FUSE_MIN_JOBS)
+        return generate(loaded, ctx.project, settings, p, on_step, fuse=fuse)
+
+    return _run(ctx, f"{ctx.job_id:05d}-{p['seed']}",
+                lambda m: m.get("seed") == p["seed"] and m.get("prompt") == p["prompt"], make)
 
 
 def run_grid(ctx: Any) -> dict[str, Any]:
     """A `grid` job: every LoRA (row) at every strength (column), same prompt and seed, as one labelled PNG."""
     from engine.grid import contact_sheet, lora_label
 
-    done = _already_done(ctx)
-    if done:
-        return done
-    settings = ctx.project.load()
     p = ctx.params
-    path, written = _output_path(ctx.project, ctx.job, f"{ctx.job_id:05d}-grid-{p['seed']}",
-                                 lambda m: m.get("seed") == p["seed"] and m.get("grid", {}).get("rows") is not None)
-    if written:
-        return _finish(ctx, path, None, pngmeta.read_meta(path) or {}, write=False)
-    loaded = load_pipeline(settings, ctx.loading)
-    ctx.check_cancel()
-    cells_n = len(p["loras"]) * len(p["strengths"])
-    progress = _Progress(ctx, cells_n * p["steps"], "grid")
-    rows, rows_meta = [], []
-    try:
+
+    def make(settings: Settings, loaded: Loaded) -> tuple[Any, dict[str, Any]]:
+        cells_n = len(p["loras"]) * len(p["strengths"])
+        progress = _Progress(ctx, cells_n * p["steps"], "grid")
+        rows, rows_meta = [], []
         for r, lora in enumerate(p["loras"]):
             row = []
             for c, strength in enumerate(p["strengths"]):
@@ -358,15 +361,12 @@ def run_grid(ctx: Any) -> dict[str, Any]:
                 row.append(image)
             rows.append(row)
             rows_meta.append({k: meta["loras"][0][k] for k in ("path", "name", "hash")})
-    except Exception as exc:
-        if is_oom(exc):
-            gc.collect()
-            raise JobFailed(oom_advice(settings, p["width"], p["height"])) from None
-        raise
-    title = f"{p['prompt']}  ·  seed {p['seed']}  ·  {p['width']}x{p['height']}  ·  {p['steps']} steps"
-    sheet = contact_sheet(rows, [lora_label(m["path"]) for m in rows_meta],
-                          [f"strength {s:g}" for s in p["strengths"]], title)
-    meta = {**{k: v for k, v in meta.items() if k not in ("loras", "references", "reference_strength")},
-            "loras": [], "references": [], "job_id": ctx.job_id,
-            "grid": {"rows": rows_meta, "strengths": p["strengths"]}}
-    return _finish(ctx, path, sheet, meta, write=True)
+        title = f"{p['prompt']}  ·  seed {p['seed']}  ·  {p['width']}x{p['height']}  ·  {p['steps']} steps"
+        sheet = contact_sheet(rows, [lora_label(m["path"]) for m in rows_meta],
+                              [f"strength {s:g}" for s in p["strengths"]], title)
+        meta = {**{k: v for k, v in meta.items() if k not in ("loras", "references", "reference_strength")},
+                "loras": [], "references": [], "grid": {"rows": rows_meta, "strengths": p["strengths"]}}
+        return sheet, meta
+
+    return _run(ctx, f"{ctx.job_id:05d}-grid-{p['seed']}",
+                lambda m: m.get("seed") == p["seed"] and m.get("grid", {}).get("rows") is not None, make)

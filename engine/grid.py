@@ -65,6 +65,6 @@ def contact_sheet(cells: list[list[Any]], row_labels: list[str], col_labels: lis
         draw.text((PAD, y + ch // 2 - size // 2), _fit_text(draw, row_labels[r], font, label_w - 2 * PAD),
                   fill=TEXT, font=font)
         for c, img in enumerate(row):
-            sheet.paste(img.convert("RGB").resize((cw, ch)) if img.size != (cw, ch) else img.convert("RGB"),
-                        (label_w + c * (cw + PAD) + PAD, y))
+            img = img.convert("RGB")
+            sheet.paste(img if img.size == (cw, ch) else img.resize((cw, ch)), (label_w + c * (cw + PAD) + PAD, y))
     return sheet

@@ -64,7 +64,6 @@ def resolve_lora(project: Project, name: str) -> Path:
     """A LoRA by name (loras/NAME.safetensors, checkpoints included) or by a path inside the project."""
     if not isinstance(name, str) or not name.strip():
         raise JobParamError("a LoRA needs a name or a path")
-    candidates = []
     if "/" not in name and not name.endswith(".safetensors"):
         candidates = [project.loras_dir / f"{name}.safetensors",
                       *lora_files(project, f"*/{name}.safetensors")]
@@ -147,6 +146,14 @@ def _size(params: dict[str, Any], settings: Settings, notes: list[str]) -> tuple
     return round16(width), round16(height)
 
 
+def _seed(params: dict[str, Any]) -> int:
+    """The given seed, or a random one when it is missing or -1."""
+    seed = params.get("seed")
+    if seed is None or seed == -1:
+        seed = random.SystemRandom().randrange(2**32)
+    return _num({"seed": seed}, "seed", 0, int, 0, 2**32 - 1)
+
+
 def _lora(project: Project, item: Any, default_strength: float) -> dict[str, Any]:
     """{path (relative to the project), strength} of one LoRA, refusing files that are not Z-Image LoRAs."""
     if isinstance(item, str):
@@ -173,10 +180,7 @@ def validate_gen(project: Project, settings: Settings, params: dict[str, Any]) -
     seed_mode = params.get("seed_mode", "increment")
     if seed_mode not in ("fixed", "increment", "random"):
         raise JobParamError(f"seed_mode = {seed_mode!r}: expected fixed, increment or random")
-    seed = params.get("seed")
-    if seed is None or seed == -1:
-        seed = random.SystemRandom().randrange(2**32)
-    seed = _num({"seed": seed}, "seed", 0, int, 0, 2**32 - 1)
+    seed = _seed(params)
 
     loras = [_lora(project, item, g.lora_strength) for item in params.get("loras") or []]
     total = sum(abs(lo["strength"]) for lo in loras)
@@ -248,9 +252,7 @@ def validate_grid(project: Project, settings: Settings, params: dict[str, Any]) 
     notes: list[str] = []
     prompt = with_trigger(settings.trigger, _prompt(params))
     width, height = _size(params, settings, notes)
-    seed = params.get("seed")
-    seed = random.SystemRandom().randrange(2**32) if seed is None or seed == -1 else seed
-    seed = _num({"seed": seed}, "seed", 0, int, 0, 2**32 - 1)
+    seed = _seed(params)
     paths = params.get("loras") or []
     strengths = params.get("strengths") or [g.lora_strength]
     if not isinstance(paths, list) or not paths:

@@ -101,13 +101,18 @@ def comfy_state_dict(transformer: Any, adapter_name: str, dtype: Any = None) -> 
     return out
 
 
-def save_lora(path: Path, tensors: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
-    """Write a LoRA file atomically; `metadata` values become strings under the `zchar.` prefix."""
+def lora_bytes(tensors: Mapping[str, Any], metadata: Mapping[str, Any]) -> bytes:
+    """A LoRA file's bytes; `metadata` values become strings under the `zchar.` prefix."""
     from safetensors.torch import save
 
     meta = {"format": "pt", f"{META_PREFIX}version": __version__}
     meta.update({f"{META_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()})
-    atomic_write_bytes(path, save(dict(tensors), metadata=meta))
+    return save(dict(tensors), metadata=meta)
+
+
+def save_lora(path: Path, tensors: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
+    """Write a LoRA file (see `lora_bytes`) atomically."""
+    atomic_write_bytes(path, lora_bytes(tensors, metadata))
 
 
 def load_lora_tensors(path: Path | str) -> dict[str, Any]:

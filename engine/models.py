@@ -188,7 +188,8 @@ def pick_dtype(setting: str, device: str) -> Any:
 def load_components(model: ModelSettings, parts: Iterable[str] = PARTS, dtype: Any = None,
                     progress: Progress | None = None) -> dict[str, Any]:
     """Load the named parts on the CPU (the caller moves them), reporting each stage."""
-    parts = [p for p in PARTS if p in set(parts)]
+    wanted = set(parts)
+    parts = [p for p in PARTS if p in wanted]
     if is_tiny(model):
         comps = build_tiny(parts)
         if dtype is not None and str(dtype) != "torch.float32":  # built in fp32 already

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import fcntl
 import math
 import os
 import re
@@ -414,6 +415,21 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def lock_held(path: Path, probe: int) -> bool:
+    """Whether another process holds an flock on `path` that conflicts with `probe` (fcntl.LOCK_SH or LOCK_EX)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, probe | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 STALE_TEMP_S = 3600.0  # a temp file this old belongs to a writer that died (a crash or kill -9 mid-write)

@@ -11,6 +11,7 @@ Standard library only: the UI imports this module.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,8 +151,6 @@ def socket_address(path: Any) -> tuple[str, int | None]:
     Deep project folders get a short alias through an open descriptor of the socket's folder
     (`/proc/self/fd/N/engine.sock`, Linux). The caller closes the returned descriptor when done.
     """
-    import os
-
     text = os.fspath(path)
     if len(os.fsencode(text)) < 100:
         return text, None

@@ -127,8 +127,7 @@ class Engine:
         if kind == protocol.EV_METRIC:
             self.latest_metric[data["run"]] = data
         elif kind == protocol.EV_PROGRESS and self.current and data.get("total"):
-            self.store.update_job(data["job_id"], progress=data["step"] / data["total"],
-                                  message=data.get("message", ""))
+            self.store.set_progress(data["job_id"], data["step"] / data["total"], data.get("message", ""))
         return self.store.record_event(kind, data)
 
     def _job_changed(self, job: dict[str, Any]) -> None:
@@ -199,17 +198,14 @@ class Engine:
         try:
             result = await self.loop.run_in_executor(self.worker, _execute, ctx)
             if ctx.stop_reason == "shutdown" and job["kind"] != "train" and result.get("stopped"):
-                final = {"state": "queued", "message": "interrupted by engine shutdown; runs again on next start"}
+                final = dict(_REQUEUED)
             elif result.get("stopped"):
                 final = {"state": "stopped", "message": result.get("message", "stopped")}
             else:
                 final = {"state": "done", "message": result.get("message", ""), "progress": 1.0}
             final["result"] = result
         except JobCancelled as exc:
-            if ctx.stop_reason == "shutdown":
-                final = {"state": "queued", "message": "interrupted by engine shutdown; runs again on next start"}
-            else:
-                final = {"state": "cancelled", "message": str(exc)}
+            final = dict(_REQUEUED) if ctx.stop_reason == "shutdown" else {"state": "cancelled", "message": str(exc)}
         except Exception as exc:
             log.exception("job %s failed", job["id"])
             final = {"state": "failed", "error": describe(exc), "message": ""}
@@ -252,8 +248,7 @@ class Engine:
             return self.store.list_jobs(a.get("limit"))
         if req.cmd == "run_history":
             return self.run_history(a["run"])
-        job_cmds = {"cancel", "retry", "duplicate", "move", "remove", "train_request"}
-        if req.cmd in job_cmds:
+        if req.cmd in _JOB_COMMANDS:
             job = self.store.get_job(a["job_id"])
             if job is None:
                 raise CommandError(f"no job {a['job_id']}")
@@ -272,14 +267,14 @@ class Engine:
             raise CommandError(str(exc)) from None
         if kind == "train" and priority == 0:
             priority = 1  # training goes ahead of queued generations unless asked otherwise
-        ids = []
-        for p in jobs:
-            job = self.store.add_job(kind, p, priority)
-            ids.append(job["id"])
-            self._job_changed(job)
+        return {"job_ids": [self._enqueue(kind, p, priority) for p in jobs], "notes": notes}
+
+    def _enqueue(self, kind: str, params: dict[str, Any], priority: int) -> int:
+        job = self.store.add_job(kind, params, priority)
+        self._job_changed(job)
         self._wake.set()
         self._last_activity = time.monotonic()
-        return {"job_ids": ids, "notes": notes}
+        return job["id"]
 
     def cmd_cancel(self, job: dict[str, Any], a: dict[str, Any]) -> dict[str, Any]:
         if job["state"] == "queued":
@@ -299,10 +294,7 @@ class Engine:
         params = dict(job["params"])
         if job["kind"] == "train":
             params["resume"] = True  # a retried run carries on from its last checkpoint
-        new = self.store.add_job(job["kind"], params, job["priority"])
-        self._job_changed(new)
-        self._wake.set()
-        return {"job_id": new["id"]}
+        return {"job_id": self._enqueue(job["kind"], params, job["priority"])}
 
     def cmd_duplicate(self, job: dict[str, Any], a: dict[str, Any]) -> dict[str, Any]:
         if job["kind"] != "gen":
@@ -310,10 +302,7 @@ class Engine:
         params = dict(job["params"])
         if a.get("new_seed", True):
             params["seed"] = int.from_bytes(os.urandom(4), "little")
-        new = self.store.add_job("gen", params, job["priority"])
-        self._job_changed(new)
-        self._wake.set()
-        return {"job_id": new["id"], "seed": params["seed"]}
+        return {"job_id": self._enqueue("gen", params, job["priority"]), "seed": params["seed"]}
 
     def cmd_move(self, job: dict[str, Any], a: dict[str, Any]) -> list[dict[str, Any]]:
         if a["to"] not in protocol.MOVE_TARGETS:
@@ -382,11 +371,7 @@ class Engine:
     def status(self) -> dict[str, Any]:
         runs = self.store.list_runs()
         run = runs[-1] if runs else None
-        metric = self.latest_metric.get(run["name"]) if run else None
-        if run and metric is None:
-            hist = self.store.metrics(run["name"])
-            if hist["step"]:
-                metric = {c: v[-1] for c, v in hist.items()}
+        metric = (self.latest_metric.get(run["name"]) or self.store.last_metric(run["name"])) if run else None
         running = self.store.get_job(self.current.job_id) if self.current else None
         return {"engine": self.info(), "running": running, "queued": self.store.count_jobs("queued"),
                 "run": run, "metric": metric, "telemetry": self.telemetry}
@@ -526,6 +511,9 @@ class Engine:
             self.store.close()
             log.info("engine stopped")
 
+
+_JOB_COMMANDS = frozenset({"cancel", "retry", "duplicate", "move", "remove", "train_request"})
+_REQUEUED = {"state": "queued", "message": "interrupted by engine shutdown; runs again on next start"}
 
 # Events whose persisting writes to the store (a success of one of these ends a reported store failure).
 _STORED = {protocol.EV_METRIC, protocol.EV_REWIND, protocol.EV_SAMPLE, protocol.EV_CHECKPOINT,

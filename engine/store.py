@@ -183,6 +183,10 @@ class Store:
             raise StoreError(f"no job {job_id}")
         return job
 
+    def set_progress(self, job_id: int, progress: float, message: str) -> None:
+        """`update_job` for the hot path (every progress event): no re-read of the job."""
+        self.db.execute("UPDATE jobs SET progress = ?, message = ? WHERE id = ?", (progress, message, job_id))
+
     def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM jobs ORDER BY position"
         if limit:
@@ -243,21 +247,19 @@ class Store:
                 final = "stopped" if job["kind"] == "train" else "cancelled"
                 fields = {"state": final, "finished": time.time(), "message": "stopped (the engine restarted)"}
             changed.append(self.update_job(job["id"], **fields))
-        for row in self.db.execute("SELECT * FROM runs WHERE state IN ('running', 'stopping') "
-                                   "AND job_id IS NOT NULL").fetchall():
-            step = self.db.execute("SELECT max(step) FROM metrics WHERE run = ?", (row["name"],)).fetchone()[0]
-            job = self.get_job(row["job_id"])
-            then = (f"it carries on from its last checkpoint when job {job['id']} runs again"
-                    if job and job["state"] == "queued" else "resume it to carry on from its last checkpoint")
-            self.upsert_run(row["name"], state="stopped",
-                            message=f"interrupted at step {step or 0} when the engine stopped; {then}")
-        if not foreground_alive:
-            for row in self.db.execute("SELECT name FROM runs WHERE state IN ('running', 'stopping') "
-                                       "AND job_id IS NULL").fetchall():
-                step = self.db.execute("SELECT max(step) FROM metrics WHERE run = ?", (row["name"],)).fetchone()[0]
-                self.upsert_run(row["name"], state="stopped",
-                                message=f"interrupted at step {step or 0}: its foreground process ended; resume it "
-                                        "to carry on from its last checkpoint")
+        for row in self.db.execute("SELECT name, job_id FROM runs WHERE state IN ('running', 'stopping')").fetchall():
+            if row["job_id"] is None and foreground_alive:
+                continue
+            step = self.db.execute("SELECT max(step) FROM metrics WHERE run = ?", (row["name"],)).fetchone()[0] or 0
+            if row["job_id"] is None:
+                message = (f"interrupted at step {step}: its foreground process ended; resume it to carry on from "
+                           "its last checkpoint")
+            else:
+                job = self.get_job(row["job_id"])
+                then = (f"it carries on from its last checkpoint when job {job['id']} runs again"
+                        if job and job["state"] == "queued" else "resume it to carry on from its last checkpoint")
+                message = f"interrupted at step {step} when the engine stopped; {then}"
+            self.upsert_run(row["name"], state="stopped", message=message)
         return changed
 
     # --- runs ---------------------------------------------------------------------------------------------
@@ -271,9 +273,8 @@ class Store:
         if "config" in fields:
             fields["config"] = _json(fields["config"])
         now = time.time()
-        if self.db.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is None:
-            self.db.execute("INSERT INTO runs(name, state, created, updated) VALUES (?, 'created', ?, ?)",
-                            (name, now, now))
+        self.db.execute("INSERT OR IGNORE INTO runs(name, state, created, updated) VALUES (?, 'created', ?, ?)",
+                        (name, now, now))
         fields["updated"] = now
         cols = ", ".join(f"{k} = ?" for k in fields)
         self.db.execute(f"UPDATE runs SET {cols} WHERE name = ?", (*fields.values(), name))
@@ -303,6 +304,13 @@ class Store:
             f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE run = ? ORDER BY step", (run,)
         ).fetchall()
         return {c: [r[i] for r in rows] for i, c in enumerate(METRIC_COLUMNS)}
+
+    def last_metric(self, run: str) -> dict[str, Any] | None:
+        """The run's latest metric row (by step), or None."""
+        row = self.db.execute(
+            f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE run = ? ORDER BY step DESC LIMIT 1", (run,)
+        ).fetchone()
+        return dict(row) if row else None
 
     def add_sample(self, run: str, data: dict[str, Any]) -> None:
         self.db.execute(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -61,6 +60,7 @@ class Trainer:
         self.progress = Progress()
         self.last_checkpoint: int | None = None
         self.total_steps = 0
+        self.total_epochs = 0
         self.steps_per_epoch = 1
         self.sec_per_step: float | None = None
 
@@ -92,7 +92,7 @@ class Trainer:
 
         s, t, ctx = self.s, self.t, self.ctx
         self.device = pick_device(s.model.device)
-        self.dtype = pick_dtype(t.precision, self.device) if self.device.startswith("cuda") else torch.float32
+        self.dtype = pick_dtype(t.precision, self.device)
         self.items = train_data.scan(self.project, s, ctx.log)
         self.dataset_hash = train_data.manifest_hash(self.items)
         self.steps_per_epoch = train_data.steps_per_epoch(self.items, t.batch_size, t.grad_accum)
@@ -233,8 +233,7 @@ class Trainer:
         with self._disk("the LoRA file"):
             lora_io.save_lora(path, lora_io.comfy_state_dict(self.transformer, ADAPTER, export_dtype),
                               self._metadata(step, epoch))
-        if self.last_checkpoint != step:
-            self._checkpoint()
+        self._checkpoint()  # a no-op when this step has one already
         self._samples()
         rel = str(path.relative_to(self.project.root))
         message = f"done: {step} steps, {epoch} epoch(s), loss {self.progress.last_loss:.4f}; LoRA {rel}"
@@ -335,10 +334,9 @@ class Trainer:
         lora_file = tc.lora_file_name(self.s.lora_name, step)
         opt_tensors, opt_scalars = tc.optimizer_state(self.optimizer, self.param_names)
         rng_tensors, rng_scalars = tc.rng_state()
-        meta = {f"{lora_io.META_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v)
-                for k, v in self._metadata(step, epoch).items()}
         files = {
-            lora_file: save(lora_io.comfy_state_dict(self.transformer, ADAPTER), metadata={"format": "pt", **meta}),
+            lora_file: lora_io.lora_bytes(lora_io.comfy_state_dict(self.transformer, ADAPTER),
+                                          self._metadata(step, epoch)),
             "optimizer.safetensors": save(opt_tensors),
             "rng.safetensors": save(rng_tensors),
         }
@@ -396,7 +394,7 @@ class Trainer:
         self.ctx.emit(protocol.EV_RUN, {
             "name": self.run_name, "state": state, "job_id": getattr(self.ctx, "job_id", None), "step": p.step,
             "total_steps": self.total_steps, "epoch": self._epoch() if p.step else 0,
-            "total_epochs": getattr(self, "total_epochs", 0), **fields})
+            "total_epochs": self.total_epochs, **fields})
 
     def _merge_training_adapter(self, transformer: Any) -> bool:
         from engine import train_adapter

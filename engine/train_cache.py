@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import JobFailed
+from engine.image_io import ImageReadError
 from engine.project import ModelSettings, atomic_write_bytes
 from engine.train_data import Item, load_pixels
 
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"  # v2: images decoded by image_io.open_rgb (alpha on white, 16-bit scaled), as the check shows them
 TEXT_BATCH = 8
 Loading = Callable[[str, float, float, str], None]
 
@@ -149,13 +150,16 @@ def _encode_latents(items: list[Item], todo: list[tuple[int, bool]], model: Mode
     vae = load_components(model, ["vae"], dtype, progress=loading)["vae"].to(device)
     shift, scale = vae.config.shift_factor or 0.0, vae.config.scaling_factor
     out: dict[tuple[int, bool], Any] = {}
+    decoded: tuple[int, Any] | None = None  # todo lists an item's two variants together: decode it once
     try:
         with torch.no_grad():
             for n, (i, flip) in enumerate(todo):
-                try:
-                    pixels = load_pixels(items[i], flip)
-                except OSError as exc:
-                    raise JobFailed(f"could not read {items[i].image.name}: {exc}") from None
+                if decoded is None or decoded[0] != i:
+                    try:
+                        decoded = (i, load_pixels(items[i]))
+                    except (OSError, ImageReadError) as exc:
+                        raise JobFailed(f"could not read {items[i].image.name}: {exc}") from None
+                pixels = decoded[1].flip(-1) if flip else decoded[1]
                 latent = vae.encode(pixels.to(device, vae.dtype)).latent_dist.mode()[0]
                 latent = (latent.float() - shift) * scale
                 cache.write(cache.latent_path(items[i], flip), latent)

@@ -74,12 +74,15 @@ def load_optimizer_state(optimizer: Any, names: Sequence[str], tensors: Mapping[
                          scalars: Mapping[str, Any]) -> None:
     index = {n: i for i, n in enumerate(names)}
     state: dict[int, dict[str, Any]] = {}
+    group_tensors: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         kind, a, b = key.split("|", 2)
         if kind == "state":
             if a not in index:
                 raise JobFailed(f"the checkpoint's optimizer state names a parameter this run lacks ({a})")
             state.setdefault(index[a], {})[b] = value
+        elif kind == "group":
+            group_tensors.setdefault(int(a), {})[b] = value
     for name, values in scalars["state"].items():
         state.setdefault(index[name], {}).update(values)
     groups = []
@@ -88,10 +91,7 @@ def load_optimizer_state(optimizer: Any, names: Sequence[str], tensors: Mapping[
         group["params"] = [index[n] for n in group["params"]]
         if "betas" in group:
             group["betas"] = tuple(group["betas"])
-        for key, value in tensors.items():
-            kind, a, b = key.split("|", 2)
-            if kind == "group" and int(a) == g:
-                group[b] = value
+        group.update(group_tensors.get(g, {}))
         groups.append(group)
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine import captions
-from engine.dataset import MIN_IMAGES
+from engine.dataset import MAX_ASPECT, MIN_IMAGES  # buckets span 1:MAX_ASPECT … MAX_ASPECT:1
 from engine.errors import JobFailed
-from engine.image_io import ImageReadError, load_rgb, read_bytes
+from engine.image_io import ImageReadError, load_rgb, open_rgb, read_bytes
 from engine.project import Project, ProjectError, Settings, list_images, with_trigger
-
-MAX_ASPECT = 2.0  # buckets span 1:2 … 2:1
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,6 @@ def nearest_bucket(width: int, height: int, buckets: list[tuple[int, int]]) -> t
     return min(buckets, key=lambda b: (abs(b[0] / b[1] - ratio), -b[0] * b[1]))
 
 
-def read_caption(image: Path, trigger: str) -> str:
-    """The `.txt` sidecar in whatever common encoding it has (one line), led by the trigger word; the trigger
-    alone when it is missing or unusable (binary, oversized: the dataset check reports those)."""
-    return with_trigger(trigger, captions.read_caption(image).text)
-
-
 def scan(project: Project, settings: Settings, log: callable | None = None) -> list[Item]:
     """Usable dataset images (excluded and unreadable ones left out); fails with fewer than MIN_IMAGES.
 
@@ -86,7 +80,8 @@ def scan(project: Project, settings: Settings, log: callable | None = None) -> l
         except ImageReadError as exc:
             skipped.append(f"{path.name} ({exc})")
             continue
-        items.append(Item(path, read_caption(path, settings.trigger), hashlib.sha256(data).hexdigest(),
+        caption = with_trigger(settings.trigger, captions.read_caption(path).text)  # the trigger alone if none
+        items.append(Item(path, caption, hashlib.sha256(data).hexdigest(),
                           nearest_bucket(loaded.width, loaded.height, buckets)))
     if skipped and log:
         log(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
@@ -107,23 +102,21 @@ def manifest_hash(items: list[Item]) -> str:
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 
-def load_pixels(item: Item, flip: bool = False) -> object:
-    """The image as a (1, 3, H, W) float tensor in [-1, 1] at its bucket size (resize to cover, centre crop)."""
+def load_pixels(item: Item) -> Any:
+    """The image as a (1, 3, H, W) float tensor in [-1, 1] at its bucket size (resize to cover, centre crop),
+    decoded by the dataset check's reader; `.flip(-1)` mirrors it. Raises ImageReadError."""
     import numpy as np
     import torch
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     bw, bh = item.bucket
-    with Image.open(item.image) as img:
-        img = ImageOps.exif_transpose(img).convert("RGB")
-        scale = max(bw / img.width, bh / img.height)
-        size = (max(bw, round(img.width * scale)), max(bh, round(img.height * scale)))
-        img = img.resize(size, Image.Resampling.LANCZOS)
-        left, top = (img.width - bw) // 2, (img.height - bh) // 2
-        img = img.crop((left, top, left + bw, top + bh))
-        if flip:
-            img = ImageOps.mirror(img)
-        arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    img = open_rgb(item.image).image
+    scale = max(bw / img.width, bh / img.height)
+    size = (max(bw, round(img.width * scale)), max(bh, round(img.height * scale)))
+    img = img.resize(size, Image.Resampling.LANCZOS)
+    left, top = (img.width - bw) // 2, (img.height - bh) // 2
+    img = img.crop((left, top, left + bw, top + bh))
+    arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
@@ -143,5 +136,6 @@ def epoch_batches(items: list[Item], batch_size: int, seed: int, epoch: int) -> 
 
 
 def steps_per_epoch(items: list[Item], batch_size: int, grad_accum: int) -> int:
-    n_batches = len(epoch_batches(items, batch_size, 0, 0))
+    """Optimizer steps per epoch: `epoch_batches`' batch count (per bucket, rounded up) / grad_accum, rounded up."""
+    n_batches = sum(-(-n // batch_size) for n in Counter(i.bucket for i in items).values())
     return -(-n_batches // grad_accum)

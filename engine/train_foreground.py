@@ -7,7 +7,6 @@ current step (with a checkpoint), exactly as a stop from the dashboard does.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import sqlite3
@@ -15,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.job_context import BaseJobContext
-from engine.project import Project
+from engine.project import Project, lock_held
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
@@ -81,18 +80,7 @@ def _hold_foreground_lock(project: Project) -> int | None:
 
 def foreground_running(project: Project) -> bool:
     """Whether a `zchar train --foreground` process of this project is alive (holds its lock)."""
-    try:
-        fd = os.open(project.foreground_lock_path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    return False
+    return lock_held(project.foreground_lock_path, fcntl.LOCK_EX)
 
 
 def train_foreground(ctx: ForegroundContext) -> dict[str, Any]:

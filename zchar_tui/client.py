@@ -20,7 +20,7 @@ from typing import Any
 
 import engine
 from engine import protocol
-from engine.project import Project
+from engine.project import Project, lock_held
 
 SPAWN_TIMEOUT_S = 20.0
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
@@ -32,16 +32,7 @@ class EngineError(Exception):
 
 def engine_running(project: Project) -> bool:
     """True when some process holds the engine lock (is serving or starting up)."""
-    if not project.lock_path.exists():
-        return False
-    fd = os.open(project.lock_path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return lock_held(project.lock_path, fcntl.LOCK_SH)
 
 
 def engine_pid(project: Project) -> int | None:

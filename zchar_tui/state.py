@@ -5,7 +5,6 @@ Screens read from here and redraw on their own timers; `listen()` tells them wha
 
 from __future__ import annotations
 
-import time
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -78,7 +77,6 @@ class EngineState:
         self.loading: dict[int, dict[str, Any]] = {}
         self.outputs: list[dict[str, Any]] = []
         self.log: deque[dict[str, Any]] = deque(maxlen=500)
-        self.updated = time.monotonic()
         self._listeners: list[Listener] = []
 
     # --- listeners ----------------------------------------------------------------------------------------
@@ -98,8 +96,8 @@ class EngineState:
         return next((j for j in self.jobs.values() if j["state"] in ("running", "stopping")), None)
 
     def active_train_job(self) -> dict[str, Any] | None:
-        return next((j for j in self.ordered_jobs() if j["kind"] == "train" and j["state"] in protocol.ACTIVE_STATES),
-                    None)
+        return min((j for j in self.jobs.values() if j["kind"] == "train" and j["state"] in protocol.ACTIVE_STATES),
+                   key=lambda j: j["position"], default=None)
 
     # --- updates ------------------------------------------------------------------------------------------
     def load_snapshot(self, snap: dict[str, Any]) -> None:
@@ -120,7 +118,6 @@ class EngineState:
         self.log = deque(snap.get("log", []), maxlen=500)
         self.progress.clear()
         self.loading.clear()
-        self.updated = time.monotonic()
 
     def disconnected(self) -> None:
         self.connected = False
@@ -129,7 +126,6 @@ class EngineState:
 
     def apply(self, kind: str, data: dict[str, Any]) -> None:
         """Fold one event into the state (cheap: called for every event)."""
-        self.updated = time.monotonic()
         if kind == protocol.EV_TELEMETRY:
             self.telemetry = data
         elif kind == protocol.EV_METRIC:

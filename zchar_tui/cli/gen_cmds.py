@@ -14,8 +14,6 @@ from zchar_tui.client import EngineError, SyncClient
 from zchar_tui.project_files import import_lora, import_reference
 from zchar_tui.safe_text import printable
 
-FINAL_STATES = ("done", "failed", "cancelled", "stopped")
-
 
 def register(sub: Any) -> None:
     p = sub.add_parser("gen", help="generate images (queued in the engine; --foreground waits for them)",
@@ -123,7 +121,7 @@ def follow(client: SyncClient, project: Project, ids: list[int]) -> int:
                     bar.update(task, description=f"job {d['job_id']}: {d.get('message') or d.get('stage')}")
                 elif kind == protocol.EV_RESULT and d["job_id"] in ids:
                     print(printable(str(project.root / d["path"]), one_line=True), flush=True)
-                elif kind == protocol.EV_JOB and d["id"] in pending and d["state"] in FINAL_STATES:
+                elif kind == protocol.EV_JOB and d["id"] in pending and d["state"] not in protocol.ACTIVE_STATES:
                     pending.discard(d["id"])
                     bar.update(task, completed=len(ids) - len(pending))
                     if d["state"] != "done":

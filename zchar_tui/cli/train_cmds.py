@@ -103,7 +103,6 @@ class ForegroundView:
             TextColumn("{task.fields[info]}"), console=self.console, transient=False, disable=not self.live)
         self.load_task: Any = None
         self.step_task: Any = None
-        self.last_line = 0.0
 
     def __enter__(self) -> ForegroundView:
         self.progress.start()

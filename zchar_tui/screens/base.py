@@ -40,7 +40,8 @@ class PaneScreen(Screen):
     def compose_body(self) -> ComposeResult:
         yield from ()
 
-    # Textual calls the on_mount of every class in the MRO: subclasses must not call super().on_mount().
+    # Textual calls the handler of every class in the MRO (subclass first): subclasses' on_mount and
+    # on_screen_resume must not call super().
     def on_mount(self) -> None:
         self._unlisten = self.zapp.state.listen(self.on_engine_event)
         self.zapp.refresh_header(self)

@@ -143,8 +143,7 @@ class DatasetScreen(PaneScreen):
         self.image_list.focus()
         self.rescan()
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
+    def on_screen_resume(self) -> None:  # PaneScreen's runs too (Textual calls each class's handler)
         if self.report is not None:
             self.rescan()  # cheap (cached): picks up files changed while another pane was shown
 
@@ -386,8 +385,7 @@ class DatasetScreen(PaneScreen):
         box.focus()
 
     def action_cycle_view(self) -> None:
-        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
-        self._refresh_list()
+        self.set_view(VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)])
 
     def set_view(self, view: str) -> None:
         self.view = view

@@ -50,9 +50,6 @@ class HelpScreen(ModalScreen[None]):
         table.add_row("mouse", "click tabs, rows and buttons")
         return table
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
-        self.dismiss(None)
-
 
 class ConfirmScreen(ModalScreen[bool]):
     """Yes/no before anything destructive; Enter/y confirms, Esc/n cancels."""

@@ -122,7 +122,7 @@ class QueueScreen(PaneScreen):
         self._redraw()
         self.query_one(DataTable).focus()
 
-    def on_screen_resume(self) -> None:  # after PaneScreen's own handler
+    def on_screen_resume(self) -> None:  # PaneScreen's runs too (Textual calls each class's handler)
         self._redraw()
 
     def on_engine_event(self, kind: str, data: dict[str, Any]) -> None:

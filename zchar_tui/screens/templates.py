@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
+from engine import protocol
 from engine.project import TEMPLATE_FIELDS, compose_prompt, with_trigger
 from zchar_tui.client import EngineError
 from zchar_tui.project_files import import_reference
@@ -144,7 +145,7 @@ class TemplatesScreen(PaneScreen):
             self.query_one("#trigger", Static).update(self.zapp.settings.trigger)
             self._refresh_templates()
             self._update_preview()
-        elif kind in ("train.checkpoint", "snapshot"):
+        elif kind in (protocol.EV_CHECKPOINT, "snapshot"):
             self.query_one(LoraStack).refresh_choices()
 
     def palette_commands(self) -> Iterable[SystemCommand]:

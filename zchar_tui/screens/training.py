@@ -107,7 +107,7 @@ class TrainingScreen(PaneScreen):
         self.call_after_refresh(self.redraw)
         self.query_one(LossChart).query_one("#loss-plot").focus()
 
-    def on_screen_resume(self) -> None:  # after PaneScreen's own handler
+    def on_screen_resume(self) -> None:  # PaneScreen's runs too (Textual calls each class's handler)
         self._dirty.add("all")
         self.redraw()
 
@@ -201,18 +201,15 @@ class TrainingScreen(PaneScreen):
             event.stop()
             getattr(self, f"action_{event.button.id.removeprefix('btn-')}")()
 
-    def _active_train(self) -> dict[str, Any] | None:
-        return self.zapp.state.active_train_job()
-
     def action_start(self) -> None:
-        job = self._active_train()
+        job = self.zapp.state.active_train_job()
         if job:
             self.notify(f"training job {job['id']} is already {job['state']}; stop it first", severity="warning")
             return
         self.zapp.submit_job("train", {})
 
     def action_resume(self) -> None:
-        job = self._active_train()
+        job = self.zapp.state.active_train_job()
         if job:
             self.notify(f"training job {job['id']} is already {job['state']}", severity="warning")
             return
@@ -220,7 +217,7 @@ class TrainingScreen(PaneScreen):
         self.zapp.submit_job("train", {"resume": True, **({"run": h.name} if h else {})})
 
     def action_stop(self) -> None:
-        job = self._active_train()
+        job = self.zapp.state.active_train_job()
         if not job:
             self.notify("no training run is queued or running", severity="warning")
             return
@@ -237,7 +234,7 @@ class TrainingScreen(PaneScreen):
         self.app.push_screen(ConfirmScreen(what, yes="Stop"), answer)
 
     def _request(self, what: str) -> None:
-        job = self._active_train()
+        job = self.zapp.state.active_train_job()
         if not job or job["state"] != "running":
             self.notify(f"no training run is running to {what}", severity="warning")
             return
@@ -331,6 +328,6 @@ class TrainingScreen(PaneScreen):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         for b in self.BINDINGS:
-            if isinstance(b, Binding) and b.id not in ("train_leave_form",):
+            if isinstance(b, Binding) and b.id != "train_leave_form":
                 yield SystemCommand(f"Training: {b.description}", b.tooltip or b.description,
                                     getattr(self, f"action_{b.action}"))

@@ -358,6 +358,3 @@ class SamplePreview(ModalScreen[None]):
         if nxt:
             self.sample = nxt
             self._show()
-
-    def action_dismiss(self) -> None:  # type: ignore[override]
-        self.dismiss(None)

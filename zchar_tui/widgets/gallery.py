@@ -195,6 +195,3 @@ class ResultScreen(ModalScreen[None]):
             self.app.call_from_thread(self.app.notify, f"cannot open {self.output['path']}: {exc}", severity="error")
             return
         self.app.call_from_thread(setattr, self.query_one("#result-image"), "image", image)
-
-    def action_dismiss(self) -> None:  # type: ignore[override]
-        self.dismiss(None)

@@ -105,7 +105,7 @@ def card_text(g: dict[str, Any], tv: dict[str, Any] | None, width: int, colours:
     t.append("\n")
     if vram_history:
         t.append("     ")
-        t.append_text(sparkline(list(vram_history), bar_w, colours["primary"]))
+        t.append_text(sparkline(vram_history, bar_w, colours["primary"]))
         t.append("\n")
     t.append(f"  {_gib(used)}/{_gib(total)} GiB", style="")
     t.append(" · engine ", style="dim")
@@ -128,7 +128,7 @@ def card_text(g: dict[str, Any], tv: dict[str, Any] | None, width: int, colours:
     t.append("\n")
     if util_history:
         t.append("     ")
-        t.append_text(sparkline(list(util_history), bar_w, colours["primary"]))
+        t.append_text(sparkline(util_history, bar_w, colours["primary"]))
         t.append("\n")
     power, limit = g.get("power"), g.get("power_limit")
     t.append("power ")

@@ -11,7 +11,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Static
 
 from engine.jobs import LORA_TOTAL_WARNING, lora_files
@@ -65,11 +64,6 @@ class LoraStack(Vertical):
     LoraStack #lora-total { padding: 0 1; }
     """
 
-    class Changed(Message):
-        def __init__(self, stack: LoraStack) -> None:
-            super().__init__()
-            self.stack = stack
-
     def __init__(self, project: Project, default_strength: float = 0.8, **kw: Any) -> None:
         super().__init__(**kw)
         self.project = project
@@ -95,7 +89,7 @@ class LoraStack(Vertical):
     def set_value(self, loras: list[dict[str, Any]]) -> None:
         self._items = [{"path": lo["path"], "strength": float(lo.get("strength", self.default_strength))}
                        for lo in loras]
-        self._changed()
+        self._redraw()
 
     def refresh_choices(self) -> None:
         self.query_one("#lora-pick", Select).set_options(lora_choices(self.project))
@@ -105,25 +99,21 @@ class LoraStack(Vertical):
             self.app.notify(f"{Path(path).name} is already on the stack", timeout=3)
             return
         self._items.append({"path": path, "strength": self.default_strength if strength is None else strength})
-        self._changed()
+        self._redraw()
 
     def nudge(self, row: int, delta: float) -> None:
         if 0 <= row < len(self._items):
             item = self._items[row]
             item["strength"] = max(-4.0, min(4.0, round(item["strength"] + delta, 2)))
-            self._changed()
+            self._redraw()
 
     def remove(self, row: int) -> None:
         if 0 <= row < len(self._items):
             del self._items[row]
-            self._changed()
+            self._redraw()
 
     def total(self) -> float:
         return sum(abs(i["strength"]) for i in self._items)
-
-    def _changed(self) -> None:
-        self._redraw()
-        self.post_message(self.Changed(self))
 
     def _redraw(self) -> None:
         table = self.query_one(StackTable)

@@ -42,10 +42,14 @@ def engine_summary(state: Any) -> Text:
 class StatusHeader(Static):
     """Refreshed by the app a few times per second (not per event)."""
 
+    _shown: Text | None = None
+
     def show_status(self, project_name: str, trigger: str, state: Any) -> None:
         text = Text.assemble(
             ("zchar", "bold"), " │ ", (project_name, "bold"), " · trigger ", (trigger, "bold cyan"), " │ ",
             engine_summary(state), " │ ", gpu_summary(state.telemetry),
         )
         text.truncate(max(10, self.size.width - 2 if self.size.width else 200), overflow="ellipsis")
-        self.update(text)
+        if text != self._shown:  # called every 0.5 s: an update re-renders and re-lays out the header
+            self._shown = text
+            self.update(text)
